@@ -1,0 +1,1 @@
+"""blendbench's harness: data, networks, training, solvers, metrics, sweeps and the CLI."""

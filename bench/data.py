@@ -1,0 +1,91 @@
+"""2D source -> target pairs, each drawn from a seeded `torch.Generator`.
+
+`triangle-square` is the background post's example: a uniform triangle flowing to a uniform
+square. The `gauss-*` pairs start from a standard normal, which DDPM requires.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from methods.registry import Registry
+
+Sampler = Callable[[int, torch.Generator], Tensor]
+"""`sample(n, generator) -> Tensor[n, 2]`."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    source: Sampler
+    target: Sampler
+    gaussian_source: bool
+    description: str
+    dims: tuple[int, ...] = (2,)
+
+
+DATASETS: Registry[Dataset] = Registry("dataset")
+
+# The triangle (0,0), (1,0), (0,1) and the square [1.5, 2.5] x [0, 1], as in the post's picture
+# of a triangle left of a square.
+TRIANGLE = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+SQUARE = (torch.tensor([1.5, 0.0]), torch.tensor([2.5, 1.0]))
+
+
+def gaussian(n: int, g: torch.Generator) -> Tensor:
+    return torch.randn(n, 2, generator=g)
+
+
+def uniform_triangle(n: int, g: torch.Generator) -> Tensor:
+    """Uniform on TRIANGLE: u, v ~ U[0,1], folded into u + v <= 1 (no rejection)."""
+    uv = torch.rand(n, 2, generator=g)
+    fold = uv.sum(1, keepdim=True) > 1
+    uv = torch.where(fold, 1 - uv, uv)
+    a, b, c = TRIANGLE
+    return a + uv[:, :1] * (b - a) + uv[:, 1:] * (c - a)
+
+
+def uniform_square(n: int, g: torch.Generator) -> Tensor:
+    lo, hi = SQUARE
+    return lo + (hi - lo) * torch.rand(n, 2, generator=g)
+
+
+def moons(n: int, g: torch.Generator, noise: float = 0.05) -> Tensor:
+    """Two interleaving half circles (as sklearn's make_moons), centred and scaled to unit spread."""
+    upper = torch.rand(n, generator=g) < 0.5
+    theta = math.pi * torch.rand(n, generator=g)
+    x = torch.where(upper, theta.cos(), 1 - theta.cos())
+    y = torch.where(upper, theta.sin(), 0.5 - theta.sin())
+    pts = torch.stack([x, y], 1) + noise * torch.randn(n, 2, generator=g)
+    return (pts - torch.tensor([0.5, 0.25])) * 1.5
+
+
+def eight_gaussians(n: int, g: torch.Generator, radius: float = 2.0, std: float = 0.15) -> Tensor:
+    """Eight isotropic Gaussians with std `std`, evenly spaced on a circle of `radius`."""
+    k = torch.randint(0, 8, (n,), generator=g)
+    angle = k.float() * (2 * math.pi / 8)
+    centres = radius * torch.stack([angle.cos(), angle.sin()], 1)
+    return centres + std * torch.randn(n, 2, generator=g)
+
+
+def checkerboard(n: int, g: torch.Generator) -> Tensor:
+    """Uniform on the black cells of a 4 x 4 checkerboard covering [-2, 2]^2."""
+    cell = torch.randint(0, 8, (n,), generator=g)  # 8 black cells of 16
+    row = cell // 2
+    col = 2 * (cell % 2) + (row % 2)
+    corner = torch.stack([col, row], 1).float() - 2
+    return corner + torch.rand(n, 2, generator=g)
+
+
+for _ds in (
+    Dataset("triangle-square", uniform_triangle, uniform_square, False, "uniform triangle -> uniform square"),
+    Dataset("gauss-moons", gaussian, moons, True, "standard normal -> two moons"),
+    Dataset("gauss-8gaussians", gaussian, eight_gaussians, True, "standard normal -> 8 Gaussians on a circle"),
+    Dataset("gauss-checkerboard", gaussian, checkerboard, True, "standard normal -> 4x4 checkerboard"),
+):
+    DATASETS.add(_ds.name, _ds)

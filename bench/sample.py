@@ -1,0 +1,81 @@
+"""Drawing samples from a trained method with one solver, counting network evaluations."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from bench.data import Dataset
+from bench.memory import PeakMemory
+from bench.nets import CountingNet
+from bench.rng import per_sample
+from bench.solvers import Solver, uniform_grid
+from methods import METHODS, Method
+
+
+class NotApplicable(Exception):
+    """A solver that does not apply to a method; the cell is recorded as skipped."""
+
+
+def applicability(method: Method, dataset: Dataset, solver: Solver | None = None) -> str | None:
+    """Why a (method, dataset[, solver]) combination cannot run, or None if it can."""
+    if method.needs_gaussian_source and not dataset.gaussian_source:
+        return f"{method.name} needs a standard normal source; {dataset.name} has another source"
+    if solver is not None and solver.kind == "native" and solver.name not in method.native_samplers:
+        owners = [name for name, m in METHODS.items() if solver.name in m.native_samplers]
+        return f"{solver.name} is a native sampler of {', '.join(owners)} only, not of {method.name}"
+    return None
+
+
+def draw_source(dataset: Dataset, seed: int, n: int) -> Tensor:
+    """n source samples, sample i from its own stream (independent of n and of batching)."""
+    return per_sample(dataset.source, seed, "source", range(n))
+
+
+def draw_noise(dataset: Dataset, seed: int, n: int, steps: int) -> Tensor:
+    """Per-step sampler noise [steps, n, *dims], sample i from its own stream."""
+    shape = (steps, *dataset.dims)
+    noise = per_sample(lambda k, g: torch.randn(k, *shape, generator=g), seed, "noise", range(n))
+    return noise.transpose(0, 1).contiguous()
+
+
+@dataclass
+class Samples:
+    x: Tensor
+    nfe: int
+    seconds: float
+    peak_mb: float
+
+
+@torch.no_grad()
+def sample(
+    method: Method,
+    net: nn.Module,
+    solver: Solver,
+    x0: Tensor,
+    *,
+    steps: int | None = None,
+    tol: float | None = None,
+    noise: Tensor | None = None,
+) -> Samples:
+    """Integrate from source samples x0 [n, *d] with `solver` at `steps` (or `tol`).
+
+    The network is wrapped in a counter; `nfe` is the number of batched forward calls made.
+    """
+    counted = CountingNet(net)
+    velocity = lambda x, t: method.velocity(counted, x, t)  # noqa: E731
+    t0, t1 = method.time_range
+    start = time.perf_counter()
+    with PeakMemory() as mem:
+        if solver.kind == "fixed":
+            x = solver.fn(velocity, x0, uniform_grid(steps, t0, t1))
+        elif solver.kind == "adaptive":
+            x = solver.fn(velocity, x0, uniform_grid(1, t0, t1), tol)
+        else:
+            if solver.name not in method.native_samplers:
+                raise NotApplicable(f"{solver.name} is not a native sampler of {method.name}")
+            x = method.native_samplers[solver.name](counted, x0, steps, noise)
+    return Samples(x, counted.calls, time.perf_counter() - start, mem.peak_mb)

@@ -1,0 +1,80 @@
+"""The results of a sweep on disk: an append-only long-format CSV, one row per cell and metric.
+
+Each cell's rows are written with one `write` on a file opened for appending, so a row is
+never interleaved with another cell's. A trailing partial line left by a killed run is cut
+off when the store is opened, and that cell runs again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+CELL_COLUMNS = [
+    "key", "train_key", "run_id", "method", "dataset", "seed", "solver", "steps", "tol", "nfe",
+    "metric", "value", "status", "reason", "n_samples", "train_seconds", "sample_seconds",
+    "samples_per_second", "train_peak_mb", "sample_peak_mb",
+    "git_rev", "torch_version", "numpy_version", "python_version", "device", "threads", "config_hash",
+]  # fmt: skip
+TRAIN_COLUMNS = ["train_key", "run_id", "method", "dataset", "seed", "step", "loss"]
+
+
+class CsvLog:
+    """An append-only CSV file with a fixed header."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path, self.columns = path, columns
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair()
+
+    def _repair(self) -> None:
+        """Drop a trailing partial line, and write the header to a new or empty file."""
+        if self.path.exists():
+            data = self.path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(self.path, "r+b") as f:
+                    f.truncate(data.rfind(b"\n") + 1)
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self.append([dict(zip(self.columns, self.columns))])
+
+    def rows(self) -> list[dict[str, str]]:
+        with open(self.path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def append(self, rows: list[dict]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, self.columns, extrasaction="raise", lineterminator="\n")
+        writer.writerows(rows)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, buffer.getvalue().encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class ResultStore:
+    """`results/<sweep>/`: cells.csv, training.csv, provenance.jsonl and checkpoints/."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS)
+        self.training = CsvLog(folder / "training.csv", TRAIN_COLUMNS)
+        self.done = {row["key"] for row in self.cells.rows()}
+
+    def checkpoint(self, train_key: str) -> Path:
+        return self.folder / "checkpoints" / f"{train_key}.pt"
+
+    def add_cell(self, rows: list[dict]) -> None:
+        self.cells.append(rows)
+        self.done.update(row["key"] for row in rows)
+
+    def add_provenance(self, record: dict) -> None:
+        fd = os.open(self.folder / "provenance.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
+        finally:
+            os.close(fd)

@@ -1,0 +1,200 @@
+"""Running a declared sweep: plan the cells, train once per group, sample, measure, record.
+
+A *training group* is (method, dataset, seed, training recipe); its network is trained once
+and checkpointed, and every sampling cell of the group reuses it. A *cell* adds the solver
+and its steps (or tolerance). Keys are hashes of everything a result depends on, so a rerun
+skips finished cells and does no training or sampling when nothing is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from bench import provenance
+from bench.data import DATASETS
+from bench.metrics import METRICS
+from bench.rng import generator
+from bench.sample import applicability, draw_noise, draw_source, sample
+from bench.solvers import SOLVERS
+from bench.spec import Spec, stable_hash
+from bench.store import ResultStore
+from bench.train import TrainingDiverged, build_net, load_checkpoint, save_checkpoint, train
+from methods import METHODS
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    dataset: str
+    seed: int
+    solver: str
+    steps: int | None
+    tol: float | None
+    key: str
+
+
+@dataclass
+class Group:
+    method: str
+    dataset: str
+    seed: int
+    train_key: str
+    cells: list[Cell] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    trained: int = 0
+    loaded: int = 0
+    sampled: int = 0
+    skipped: int = 0
+    failed: int = 0
+    already_done: int = 0
+    seconds: float = 0.0
+
+
+def plan(spec: Spec) -> list[Group]:
+    """Every training group of the spec with its sampling cells, in a stable order."""
+    train_cfg = dataclasses.asdict(spec.train)
+    eval_cfg = dataclasses.asdict(spec.eval)
+    groups = []
+    for method in spec.axes.methods:
+        for dataset in spec.axes.datasets:
+            for seed in spec.axes.seeds:
+                train_key = stable_hash(
+                    {"method": method, "dataset": dataset, "seed": seed, "train": train_cfg}
+                )
+                group = Group(method, dataset, seed, train_key)
+                for solver_name in spec.axes.solvers:
+                    solver = SOLVERS.get(solver_name)
+                    settings = (
+                        [(None, tol) for tol in spec.axes.tolerances]
+                        if solver.kind == "adaptive"
+                        else [(steps, None) for steps in spec.axes.steps]
+                    )
+                    for steps, tol in settings:
+                        key = stable_hash(
+                            {"train_key": train_key, "solver": solver_name, "steps": steps,
+                             "tol": tol, "eval": eval_cfg}
+                        )  # fmt: skip
+                        group.cells.append(Cell(method, dataset, seed, solver_name, steps, tol, key))
+                groups.append(group)
+    return groups
+
+
+def run(spec: Spec, results_root: Path, *, progress: bool | None = None) -> Summary:
+    """Run every missing cell of `spec`, appending to `results_root/<spec.name>/`.
+
+    progress: None shows a tqdm bar only on a terminal; True or False forces it.
+    """
+    torch.use_deterministic_algorithms(True)
+    start = time.perf_counter()
+    store = ResultStore(Path(results_root) / spec.name)
+    run_id = uuid.uuid4().hex[:12]
+    prov = provenance.collect(spec.config_hash())
+    summary = Summary()
+    groups = plan(spec)
+    pending_total = sum(c.key not in store.done for g in groups for c in g.cells)
+    bar = tqdm(total=pending_total, desc=spec.name, unit="cell", disable=(not progress) if progress is not None else None)
+    for group in groups:
+        pending = [c for c in group.cells if c.key not in store.done]
+        summary.already_done += len(group.cells) - len(pending)
+        if pending:
+            _run_group(spec, group, pending, store, {"run_id": run_id, **prov}, summary, bar)
+    bar.close()
+    summary.seconds = time.perf_counter() - start
+    store.add_provenance(
+        {**prov, "run_id": run_id, "spec": dataclasses.asdict(spec), "wall_seconds": summary.seconds,
+         "summary": dataclasses.asdict(summary)}
+    )  # fmt: skip
+    return summary
+
+
+def _row(cell: Cell, group: Group, prov: dict, **values: object) -> dict:
+    row = {
+        "key": cell.key, "train_key": group.train_key, "method": cell.method, "dataset": cell.dataset,
+        "seed": cell.seed, "solver": cell.solver, "steps": cell.steps if cell.steps is not None else "",
+        "tol": cell.tol if cell.tol is not None else "", **prov,
+    }  # fmt: skip
+    row.update(values)
+    return row
+
+
+def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore, prov: dict,
+               summary: Summary, bar: tqdm) -> None:  # fmt: skip
+    method = METHODS.get(group.method)
+    dataset = DATASETS.get(group.dataset)
+
+    def close(cell: Cell, status: str, reason: str) -> None:
+        store.add_cell([_row(cell, group, prov, status=status, reason=reason)])
+        bar.update(1)
+
+    reason = applicability(method, dataset)
+    if reason:
+        for cell in pending:
+            close(cell, "skipped", reason)
+        summary.skipped += len(pending)
+        return
+
+    net = build_net(dataset, spec.train, group.seed)
+    ckpt = store.checkpoint(group.train_key)
+    meta = load_checkpoint(ckpt, net, group.train_key)
+    if meta is None:
+        try:
+            trained = train(method, dataset, spec.train, group.seed)
+        except TrainingDiverged as err:
+            for cell in pending:
+                close(cell, "failed", f"training diverged: {err}")
+            summary.failed += len(pending)
+            return
+        net = trained.net
+        meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
+                "method": group.method, "dataset": group.dataset, "seed": group.seed,
+                "train": dataclasses.asdict(spec.train)}  # fmt: skip
+        store.training.append(
+            [{"train_key": group.train_key, "run_id": prov["run_id"], "method": group.method,
+              "dataset": group.dataset, "seed": group.seed, "step": step, "loss": loss}
+             for step, loss in trained.losses]
+        )  # fmt: skip
+        save_checkpoint(ckpt, net, meta)
+        summary.trained += 1
+    else:
+        summary.loaded += 1
+
+    n = spec.eval.samples
+    x0 = draw_source(dataset, group.seed, n)
+    reference = dataset.target(n, generator(group.seed, "heldout", dataset.name))
+    for cell in pending:
+        solver = SOLVERS.get(cell.solver)
+        reason = applicability(method, dataset, solver)
+        if reason:
+            close(cell, "skipped", reason)
+            summary.skipped += 1
+            continue
+        noise = draw_noise(dataset, group.seed, n, cell.steps) if solver.kind == "native" else None
+        out = sample(method, net, solver, x0, steps=cell.steps, tol=cell.tol, noise=noise)
+        timing = {
+            "nfe": out.nfe, "n_samples": n, "status": "ok", "reason": "",
+            "train_seconds": meta["seconds"], "sample_seconds": out.seconds,
+            "samples_per_second": n / out.seconds if out.seconds > 0 else float("inf"),
+            "train_peak_mb": meta["peak_mb"], "sample_peak_mb": out.peak_mb,
+        }  # fmt: skip
+        finite = bool(torch.isfinite(out.x).all())
+        rows = [
+            _row(cell, group, prov, metric=name, **timing,
+                 value=METRICS.get(name).fn(out.x, reference) if finite else float("nan"))
+            for name in spec.eval.metrics
+        ]  # fmt: skip
+        if not finite:
+            for row in rows:
+                row.update(status="failed", reason="samples contain NaN or inf")
+        store.add_cell(rows)
+        summary.sampled += 1
+        bar.update(1)
