@@ -23,7 +23,7 @@ from bench.metrics import METRICS
 from bench.rng import generator
 from bench.sample import applicability, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
-from bench.spec import Spec, stable_hash
+from bench.spec import Spec, SpecError, stable_hash
 from bench.store import ResultStore
 from bench.train import TrainingDiverged, build_net, load_checkpoint, save_checkpoint, train
 from methods import METHODS
@@ -127,6 +127,44 @@ def _row(cell: Cell, group: Group, prov: dict, **values: object) -> dict:
     return row
 
 
+def obtain_model(spec: Spec, group: Group, store: ResultStore, prov: dict,
+                 summary: Summary) -> tuple[torch.nn.Module, dict]:  # fmt: skip
+    """The group's trained network: loaded from its checkpoint, or trained and checkpointed."""
+    dataset = DATASETS.get(group.dataset)
+    net = build_net(dataset, spec.train, group.seed)
+    ckpt = store.checkpoint(group.train_key)
+    meta = load_checkpoint(ckpt, net, group.train_key)
+    if meta is not None:
+        summary.loaded += 1
+        return net, meta
+    trained = train(METHODS.get(group.method), dataset, spec.train, group.seed)
+    meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
+            "method": group.method, "dataset": group.dataset, "seed": group.seed,
+            "train": dataclasses.asdict(spec.train)}  # fmt: skip
+    store.training.append(
+        [{"train_key": group.train_key, "run_id": prov["run_id"], "method": group.method,
+          "dataset": group.dataset, "seed": group.seed, "step": step, "loss": loss}
+         for step, loss in trained.losses]
+    )  # fmt: skip
+    save_checkpoint(ckpt, trained.net, meta)
+    summary.trained += 1
+    return trained.net, meta
+
+
+def train_all(spec: Spec, results_root: Path) -> Summary:
+    """Train (or find already trained) every applicable group of `spec`, sampling nothing."""
+    torch.use_deterministic_algorithms(True)
+    store = ResultStore(Path(results_root) / spec.name)
+    prov = {"run_id": uuid.uuid4().hex[:12], **provenance.collect(spec.config_hash())}
+    summary = Summary()
+    for group in plan(spec):
+        reason = applicability(METHODS.get(group.method), DATASETS.get(group.dataset))
+        if reason:
+            raise SpecError(reason)
+        obtain_model(spec, group, store, prov, summary)
+    return summary
+
+
 def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore, prov: dict,
                summary: Summary, bar: tqdm) -> None:  # fmt: skip
     method = METHODS.get(group.method)
@@ -143,30 +181,13 @@ def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore
         summary.skipped += len(pending)
         return
 
-    net = build_net(dataset, spec.train, group.seed)
-    ckpt = store.checkpoint(group.train_key)
-    meta = load_checkpoint(ckpt, net, group.train_key)
-    if meta is None:
-        try:
-            trained = train(method, dataset, spec.train, group.seed)
-        except TrainingDiverged as err:
-            for cell in pending:
-                close(cell, "failed", f"training diverged: {err}")
-            summary.failed += len(pending)
-            return
-        net = trained.net
-        meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
-                "method": group.method, "dataset": group.dataset, "seed": group.seed,
-                "train": dataclasses.asdict(spec.train)}  # fmt: skip
-        store.training.append(
-            [{"train_key": group.train_key, "run_id": prov["run_id"], "method": group.method,
-              "dataset": group.dataset, "seed": group.seed, "step": step, "loss": loss}
-             for step, loss in trained.losses]
-        )  # fmt: skip
-        save_checkpoint(ckpt, net, meta)
-        summary.trained += 1
-    else:
-        summary.loaded += 1
+    try:
+        net, meta = obtain_model(spec, group, store, prov, summary)
+    except TrainingDiverged as err:
+        for cell in pending:
+            close(cell, "failed", f"training diverged: {err}")
+        summary.failed += len(pending)
+        return
 
     n = spec.eval.samples
     x0 = draw_source(dataset, group.seed, n)

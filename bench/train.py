@@ -42,7 +42,7 @@ def build_net(dataset: Dataset, cfg: TrainConfig, seed: int) -> nn.Module:
 def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trained:
     """Adam with cosine learning-rate decay on fresh (source, target, t) batches each step."""
     net = build_net(dataset, cfg, seed)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     g = generator(seed, "train", method.name, dataset.name)
     losses: list[tuple[int, float]] = []

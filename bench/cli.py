@@ -1,0 +1,155 @@
+"""`python -m bench {list,sweep,train,sample,plot}`: the harness from the command line.
+
+Errors in what the user typed (an unknown name, a bad number, a malformed spec) print one
+line starting with 'error:' that names the problem and the valid choices, and exit with 2
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+
+from bench.data import DATASETS
+from bench.metrics import METRICS
+from bench.solvers import SOLVERS
+from bench.spec import PROFILES, Axes, SpecError, check_steps, check_tolerance, load_profile, load_spec
+from methods import METHODS
+from methods.registry import UnknownNameError
+
+
+def _listing() -> list[str]:
+    lines = []
+    for name, method in METHODS.items():
+        source = "needs a Gaussian source" if method.needs_gaussian_source else "any source"
+        native = f"; native samplers: {', '.join(method.native_samplers)}" if method.native_samplers else ""
+        lines.append(f"method   {name:20s} {type(method).__name__}, {source}{native}")
+    for name, solver in SOLVERS.items():
+        lines.append(f"solver   {name:20s} {solver.description}")
+    for name, dataset in DATASETS.items():
+        lines.append(f"dataset  {name:20s} {dataset.description}")
+    for name, metric in METRICS.items():
+        lines.append(f"metric   {name:20s} {metric.description}")
+    for name in PROFILES:
+        lines.append(f"profile  {name}")
+    return lines
+
+
+def _base_spec(args: argparse.Namespace):
+    return load_spec(args.spec) if args.spec else load_profile(args.profile)
+
+
+def _single_cell_spec(args: argparse.Namespace, solver: str | None):
+    """A one-group spec for `train`/`sample`, using the profile's training recipe."""
+    METHODS.get(args.method)
+    DATASETS.get(args.dataset)
+    base = _base_spec(args)
+    steps = (check_steps(args.steps),) if solver and SOLVERS.get(solver).kind != "adaptive" else ()
+    tols = (check_tolerance(args.tol),) if solver and SOLVERS.get(solver).kind == "adaptive" else ()
+    axes = Axes((args.method,), (args.dataset,), (args.seed,), (solver,) if solver else (), steps, tols)
+    return dataclasses.replace(base, name=f"{base.name}-adhoc", axes=axes)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        return check_tolerance(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tolerance must be a positive number, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return check_steps(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"steps must be a positive integer, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list methods, solvers, datasets, metrics and profiles, one per line")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--profile", default="quick", help=f"built-in spec: {', '.join(PROFILES)}")
+        p.add_argument("--spec", type=Path, help="a sweep TOML file (overrides --profile)")
+        p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+
+    p = sub.add_parser("sweep", help="run every missing cell of a sweep, then plot it")
+    common(p)
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="plots root folder")
+    p.add_argument("--no-plots", action="store_true")
+
+    for name in ("train", "sample"):
+        p = sub.add_parser(name, help=f"{name} one method on one dataset (the profile's recipe)")
+        common(p)
+        p.add_argument("--method", required=True)
+        p.add_argument("--dataset", required=True)
+        p.add_argument("--seed", type=int, default=0)
+        if name == "sample":
+            p.add_argument("--solver", required=True)
+            p.add_argument("--steps", type=_positive_int, default=8)
+            p.add_argument("--tol", type=_positive_float, default=1e-3, help="tolerance for rk45")
+
+    p = sub.add_parser("plot", help="plot a finished sweep's CSV")
+    p.add_argument("folder", type=Path, help="a sweep's results folder, e.g. results/quick")
+    p.add_argument("--reports", type=Path, default=Path("reports"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads <= 0:
+            parser.error(f"--threads must be positive, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    try:
+        return _dispatch(args)
+    except (SpecError, UnknownNameError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from bench import sweep
+
+    if args.command == "list":
+        print("\n".join(_listing()))
+        return 0
+    if args.command == "plot":
+        return _plot(args.folder, args.reports)
+    if args.command == "sweep":
+        spec = _base_spec(args)
+        summary = sweep.run(spec, args.results)
+        print(f"{spec.name}: {summary}")
+        print(f"results: {args.results / spec.name / 'cells.csv'}")
+        return 0 if args.no_plots else _plot(args.results / spec.name, args.reports)
+    spec = _single_cell_spec(args, getattr(args, "solver", None))
+    folder = args.results / spec.name
+    if args.command == "sample":
+        sweep.run(spec, args.results)
+        import pandas as pd
+
+        rows = pd.read_csv(folder / "cells.csv")
+        rows = rows[rows.key.isin([c.key for g in sweep.plan(spec) for c in g.cells])]
+        print(rows[["method", "dataset", "seed", "solver", "steps", "tol", "nfe", "metric", "value",
+                    "status", "reason"]].fillna("").to_string(index=False))  # fmt: skip
+    else:
+        summary = sweep.train_all(spec, args.results)
+        print(f"{'trained' if summary.trained else 'already trained'}: {args.method} on {args.dataset}, "
+              f"seed {args.seed}; checkpoints under {folder / 'checkpoints'}")  # fmt: skip
+    return 0
+
+
+def _plot(folder: Path, reports_root: Path) -> int:
+    from reports.plots import plot_sweep
+
+    for path in plot_sweep(folder / "cells.csv", reports_root / folder.name):
+        print(f"plot: {path}")
+    return 0
