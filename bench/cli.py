@@ -136,10 +136,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         sweep.run(spec, args.results)
         import pandas as pd
 
-        rows = pd.read_csv(folder / "cells.csv")
+        rows = pd.read_csv(folder / "cells.csv", keep_default_na=False)
         rows = rows[rows.key.isin([c.key for g in sweep.plan(spec) for c in g.cells])]
         print(rows[["method", "dataset", "seed", "solver", "steps", "tol", "nfe", "metric", "value",
-                    "status", "reason"]].fillna("").to_string(index=False))  # fmt: skip
+                    "status", "reason"]].to_string(index=False))  # fmt: skip
     else:
         summary = sweep.train_all(spec, args.results)
         print(f"{'trained' if summary.trained else 'already trained'}: {args.method} on {args.dataset}, "

@@ -169,8 +169,14 @@ def _validate(spec: Spec, source: str) -> None:
         raise SpecError(f"{source}: fixed-step and native solvers need a non-empty [axes] steps")
     if "adaptive" in kinds and not axes.tolerances:
         raise SpecError(f"{source}: adaptive solvers need a non-empty [axes] tolerances")
-    positive = {"steps": spec.train.steps, "batch_size": spec.train.batch_size, "width": spec.train.width,
-                "depth": spec.train.depth, "log_every": spec.train.log_every, "samples": spec.eval.samples}
+    positive = {
+        "steps": spec.train.steps,
+        "batch_size": spec.train.batch_size,
+        "width": spec.train.width,
+        "depth": spec.train.depth,
+        "log_every": spec.train.log_every,
+        "samples": spec.eval.samples,
+    }
     for key, value in positive.items():
         if value <= 0:
             raise SpecError(f"{source}: {key} must be positive, got {value}")

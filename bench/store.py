@@ -1,8 +1,10 @@
 """The results of a sweep on disk: an append-only long-format CSV, one row per cell and metric.
 
 Each cell's rows are written with one `write` on a file opened for appending, so a row is
-never interleaved with another cell's. A trailing partial line left by a killed run is cut
-off when the store is opened, and that cell runs again.
+never interleaved with another cell's, and each row says how many rows its cell has
+(`cell_rows`). When the store is opened, a trailing partial line left by a killed run is
+cut off, the rows of a cell that was only partly written are removed (the file is rewritten
+atomically), and that cell runs again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ CELL_COLUMNS = [
     "metric", "value", "status", "reason", "n_samples", "train_seconds", "sample_seconds",
     "samples_per_second", "train_peak_mb", "sample_peak_mb",
     "git_rev", "torch_version", "numpy_version", "python_version", "device", "threads", "config_hash",
+    "cell_rows",
 ]  # fmt: skip
 TRAIN_COLUMNS = ["train_key", "run_id", "method", "dataset", "seed", "step", "loss"]
 
@@ -44,6 +47,17 @@ class CsvLog:
         with open(self.path, newline="") as f:
             return list(csv.DictReader(f))
 
+    def rewrite(self, rows: list[dict]) -> None:
+        """Replace the file's rows atomically (a temporary file, then rename)."""
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, self.columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
     def append(self, rows: list[dict]) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, self.columns, extrasaction="raise", lineterminator="\n")
@@ -63,12 +77,25 @@ class ResultStore:
         self.folder = folder
         self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS)
         self.training = CsvLog(folder / "training.csv", TRAIN_COLUMNS)
-        self.done = {row["key"] for row in self.cells.rows()}
+        self.done = self._complete_keys()
 
     def checkpoint(self, train_key: str) -> Path:
         return self.folder / "checkpoints" / f"{train_key}.pt"
 
+    def _complete_keys(self) -> set[str]:
+        """Keys of cells with all their rows; rows of partly written cells are removed."""
+        rows = self.cells.rows()
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["key"]] = counts.get(row["key"], 0) + 1
+        complete = {row["key"] for row in rows if row["cell_rows"] == str(counts[row["key"]])}
+        if len(complete) < len(counts):
+            self.cells.rewrite([row for row in rows if row["key"] in complete])
+        return complete
+
     def add_cell(self, rows: list[dict]) -> None:
+        for row in rows:
+            row["cell_rows"] = len(rows)
         self.cells.append(rows)
         self.done.update(row["key"] for row in rows)
 

@@ -68,9 +68,7 @@ def plan(spec: Spec) -> list[Group]:
     for method in spec.axes.methods:
         for dataset in spec.axes.datasets:
             for seed in spec.axes.seeds:
-                train_key = stable_hash(
-                    {"method": method, "dataset": dataset, "seed": seed, "train": train_cfg}
-                )
+                train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg})
                 group = Group(method, dataset, seed, train_key)
                 for solver_name in spec.axes.solvers:
                     solver = SOLVERS.get(solver_name)
@@ -102,7 +100,9 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None) -> Summ
     summary = Summary()
     groups = plan(spec)
     pending_total = sum(c.key not in store.done for g in groups for c in g.cells)
-    bar = tqdm(total=pending_total, desc=spec.name, unit="cell", disable=(not progress) if progress is not None else None)
+    bar = tqdm(
+        total=pending_total, desc=spec.name, unit="cell", disable=(not progress) if progress is not None else None
+    )
     for group in groups:
         pending = [c for c in group.cells if c.key not in store.done]
         summary.already_done += len(group.cells) - len(pending)

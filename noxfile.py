@@ -1,0 +1,59 @@
+"""Sessions: `nox -s bench` (quick profile: CSV + plots), `nox -s tests`, `nox -s lint`.
+
+All sessions share one virtual environment, `.nox/blendbench`, built once with the
+interpreter that runs nox (torch makes a fresh environment cost minutes and gigabytes) and
+reinstalled only when pyproject.toml changes. Nox never downloads an interpreter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.download_python = "never"
+nox.options.sessions = ["tests"]
+
+ROOT = Path(__file__).parent
+VENV = ROOT / ".nox" / "blendbench"
+
+
+def shared_python(session: nox.Session) -> str:
+    """The shared environment's interpreter, creating or refreshing the environment if needed."""
+    if sys.version_info < (3, 11):  # noqa: UP036 (nox may run on an older interpreter)
+        session.error(f"blendbench needs Python >= 3.11; nox runs on {sys.version.split()[0]}")
+    python = VENV / "bin" / "python"
+    stamp = VENV / "blendbench-installed"
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", str(VENV), external=True)
+    if not stamp.exists() or stamp.read_text() != want:
+        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[test,lint]", external=True)
+        stamp.write_text(want)
+    return str(python)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the quick profile (or `-- --profile NAME`): results/<profile>/, reports/<profile>/."""
+    python = shared_python(session)
+    args = session.posargs or ["--profile", "quick"]
+    session.run(python, "-m", "bench", "sweep", *args, external=True)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pytest exits 5 when it collected no test: that fails the session)."""
+    python = shared_python(session)
+    session.run(python, "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    python = shared_python(session)
+    session.run(python, "-m", "ruff", "check", ".", external=True)
+    session.run(python, "-m", "ruff", "format", "--check", ".", external=True)

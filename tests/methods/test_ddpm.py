@@ -1,0 +1,74 @@
+"""DDPM's schedule, its probability-flow velocity and native samplers, with the exact score
+of Gaussian data: x_data ~ N(0, c^2 I) gives x_s ~ N(0, v(s) I), v = abar c^2 + 1 - abar,
+so the exact epsilon is eps(x, s) = sqrt(1 - abar) x / v(s)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bench.solvers import SOLVERS, uniform_grid
+from methods import METHODS
+
+DDPM = METHODS.get("ddpm")
+C = 0.5  # data standard deviation
+
+
+def exact_eps_net(x, t):
+    s = 1 - t[0].item()
+    abar = math.exp(DDPM.log_alpha_bar(s))
+    return math.sqrt(1 - abar) * x / (abar * C * C + 1 - abar)
+
+
+def exact_eps_net_discrete(x, t):
+    """Exact epsilon using the discrete abar at tau = (1 - t) T (what the native samplers use)."""
+    tau = round((1 - t[0].item()) * DDPM.num_steps)
+    abar = DDPM.alpha_bar[tau].item()
+    return math.sqrt(1 - abar) * x / (abar * C * C + 1 - abar)
+
+
+def test_alpha_bar_is_the_product_of_one_minus_linear_betas():
+    betas = np.linspace(1e-4, 0.02, 1000)
+    np.testing.assert_allclose(DDPM.alpha_bar.numpy()[1:], np.cumprod(1 - betas), rtol=1e-12)
+    assert DDPM.alpha_bar[0] == 1
+
+
+def test_continuous_schedule_matches_discrete_at_every_step():
+    taus = np.arange(1, 1001)
+    discrete = np.log(DDPM.alpha_bar.numpy()[1:])
+    continuous = np.array([DDPM.log_alpha_bar(tau / 1000) for tau in taus])
+    assert np.abs(discrete - continuous).max() < 1e-6
+
+
+def test_time_mapping_puts_noise_at_t0():
+    t = torch.tensor([0.0, 0.0004, 0.5, 0.9999])
+    assert DDPM.tau_of(t).tolist() == [1000, 1000, 500, 1]
+
+
+@pytest.mark.parametrize("solver", ["euler", "rk4"])
+def test_probability_flow_ode_with_exact_score_reaches_data_variance(solver):
+    x0 = torch.randn(20000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    velocity = lambda x, t: DDPM.velocity(exact_eps_net, x, t)  # noqa: E731
+    x = SOLVERS.get(solver).fn(velocity, x0, uniform_grid(200, *DDPM.time_range))
+    assert x.std().item() == pytest.approx(C, rel=0.03)
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ancestral"])
+def test_native_samplers_with_exact_score_converge_to_data_variance(sampler):
+    errors = []
+    for steps in (50, 1000):
+        g = torch.Generator().manual_seed(1)
+        x0 = torch.randn(20000, 2, generator=g, dtype=torch.float64)
+        noise = torch.randn(steps, 20000, 2, generator=g, dtype=torch.float64)
+        x = DDPM.native_samplers[sampler](exact_eps_net_discrete, x0, steps, noise)
+        errors.append(abs(x.std().item() - C))
+    assert errors[1] < 0.015 * C
+    assert errors[1] < errors[0] / 4
+
+
+def test_respacing_runs_from_T_to_0_without_repeats():
+    for k in (1, 2, 7, 64, 1000):
+        taus = DDPM.respaced(k)
+        assert taus[0] == 1000 and taus[-1] == 0 and len(taus) == k + 1
+        assert all(a > b for a, b in zip(taus, taus[1:]))

@@ -1,0 +1,89 @@
+"""The command line: listing, and bad input giving one clear error line, exit 2, nothing written."""
+
+import subprocess
+import sys
+
+import pytest
+
+from bench.cli import main
+from bench.data import DATASETS
+from bench.metrics import METRICS
+from bench.solvers import SOLVERS
+from methods import METHODS
+
+
+def test_list_shows_every_registered_name_one_per_line(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for kind, registry in (("method", METHODS), ("solver", SOLVERS), ("dataset", DATASETS), ("metric", METRICS)):
+        listed = [line.split()[1] for line in lines if line.split()[0] == kind]
+        assert listed == registry.names()
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "bench", "list"], capture_output=True, text=True, check=True)
+    assert "iadb" in out.stdout
+
+
+BAD_TOML = {
+    "malformed": ("name = 'x'\n[axes\n", "malformed TOML"),
+    "unknown-key": ("name = 'x'\ncolour = 1\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n", "unknown key 'colour'"),
+    "unknown-train-key": (
+        "name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n[train]\nepochs = 3\n",
+        "unknown key 'epochs'; valid keys: batch_size",
+    ),
+    "unknown-metric": (
+        "name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n[eval]\nmetrics=['fid']\n",
+        "unknown metric 'fid'; valid metrics: w2, energy",
+    ),
+    "zero-steps": ("name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\nsteps=[0]\n", "steps must be a positive integer"),
+    "float-steps": ("name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\nsteps=[2.5]\n", "steps must be a positive integer"),
+    "zero-tol": (
+        "name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\nsolvers=['rk45']\ntolerances=[0]\n",
+        "tolerance must be a positive number",
+    ),
+    "escaping-name": ("name = '../x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n", "'name' must be"),
+}  # fmt: skip
+
+BAD_ARGS = {
+    "unknown-method": (["sample", "--method", "iadbx", "--dataset", "gauss-moons", "--solver", "euler"],
+                       "unknown method 'iadbx'; valid methods: iadb, si-linear-simple"),
+    "unknown-solver": (["sample", "--method", "iadb", "--dataset", "gauss-moons", "--solver", "rk3"],
+                       "unknown solver 'rk3'; valid solvers: euler, midpoint"),
+    "unknown-dataset": (["sample", "--method", "iadb", "--dataset", "moons", "--solver", "euler"],
+                        "unknown dataset 'moons'; valid datasets: triangle-square"),
+    "zero-steps": (["sample", "--method", "iadb", "--dataset", "gauss-moons", "--solver", "euler", "--steps", "0"],
+                   "steps must be a positive integer, got '0'"),
+    "fractional-steps": (["sample", "--method", "iadb", "--dataset", "gauss-moons", "--solver", "euler",
+                          "--steps", "1.5"], "steps must be a positive integer, got '1.5'"),
+    "negative-tol": (["sample", "--method", "iadb", "--dataset", "gauss-moons", "--solver", "rk45", "--tol", "-1"],
+                     "tolerance must be a positive number"),
+    "unknown-profile": (["sweep", "--profile", "huge"], "unknown profile 'huge'; valid profiles: smoke, quick"),
+    "missing-spec": (["sweep", "--spec", "nowhere.toml"], "cannot read spec file nowhere.toml"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TOML) + sorted(BAD_ARGS))
+def test_bad_input_is_one_clear_error_exit_2_and_nothing_written(case, tmp_path, capsys):
+    if case in BAD_TOML and case not in BAD_ARGS:
+        text, message = BAD_TOML[case]
+        spec = tmp_path / "spec.toml"
+        spec.write_text(text)
+        argv = ["sweep", "--spec", str(spec)]
+    else:
+        argv, message = BAD_ARGS[case]
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main([*argv, "--results", str(results)]))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+    assert not results.exists()
+
+
+def test_an_inapplicable_combination_is_recorded_as_skipped(tmp_path, capsys):
+    argv = ["sample", "--profile", "smoke", "--method", "ddpm", "--dataset", "triangle-square", "--solver", "euler",
+            "--results", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "skipped" in out and "needs a standard normal source" in out

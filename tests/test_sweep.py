@@ -1,0 +1,107 @@
+"""The sweep runner end to end on the smoke profile: the smoke matrix, reruns, determinism."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import sweep
+from bench.data import DATASETS
+from bench.solvers import SOLVERS
+from bench.spec import load_profile
+from bench.store import ResultStore
+from methods import METHODS
+
+SMOKE = load_profile("smoke")
+PER_STEP = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4, "ancestral": 1, "ddim": 1}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    summary = sweep.run(SMOKE, root, progress=False)
+    return root, summary, pd.read_csv(root / "smoke" / "cells.csv", keep_default_na=False)
+
+
+def expected_status(method: str, dataset: str, solver: str) -> str:
+    m, d, s = METHODS.get(method), DATASETS.get(dataset), SOLVERS.get(solver)
+    if m.needs_gaussian_source and not d.gaussian_source:
+        return "skipped"
+    if s.kind == "native" and solver not in m.native_samplers:
+        return "skipped"
+    return "ok"
+
+
+def test_smoke_matrix_every_method_and_applicable_solver(smoke_run):
+    _, summary, cells = smoke_run
+    seen = {(r.method, r.dataset, r.solver): r.status for r in cells.itertuples()}
+    for method in METHODS.names():
+        for dataset in DATASETS.names():
+            for solver in SOLVERS.names():
+                assert seen[(method, dataset, solver)] == expected_status(method, dataset, solver), (
+                    method, dataset, solver)  # fmt: skip
+    ok = cells[cells.status == "ok"]
+    assert set(ok.metric) == {"w2", "energy"}
+    values = ok.value.astype(float)
+    assert (values >= 0).all() and np.isfinite(values).all()
+    assert (ok.sample_seconds.astype(float) > 0).all() and (ok.sample_peak_mb.astype(float) > 0).all()
+    fixed = ok[ok.solver != "rk45"]
+    assert (fixed.nfe.astype(int) == fixed.solver.map(PER_STEP) * fixed.steps.astype(int)).all()
+    skipped = cells[cells.status == "skipped"]
+    assert (skipped.reason.str.len() > 0).all()
+    assert summary.trained == sum(
+        expected_status(m, d, "euler") == "ok" for m in METHODS.names() for d in DATASETS.names()
+    )
+
+
+def test_rows_carry_provenance(smoke_run):
+    _, _, cells = smoke_run
+    for column in ("git_rev", "torch_version", "device", "threads", "config_hash", "run_id"):
+        assert (cells[column].astype(str).str.len() > 0).all(), column
+    assert cells.config_hash.nunique() == 1 and cells.config_hash.iloc[0] == SMOKE.config_hash()
+
+
+def test_rerun_of_a_finished_sweep_does_no_work(smoke_run):
+    root, first, cells = smoke_run
+    again = sweep.run(SMOKE, root, progress=False)
+    assert (again.trained, again.loaded, again.sampled, again.skipped) == (0, 0, 0, 0)
+    assert again.already_done == len(cells.key.unique())
+    assert len(pd.read_csv(root / "smoke" / "cells.csv")) == len(cells)
+
+
+def test_same_seed_gives_bitwise_identical_values(smoke_run, tmp_path):
+    _, _, first = smoke_run
+    sweep.run(SMOKE, tmp_path, progress=False)
+    second = pd.read_csv(tmp_path / "smoke" / "cells.csv", keep_default_na=False, dtype=str)
+    first = first.astype(str)
+    columns = ["key", "method", "dataset", "seed", "solver", "steps", "tol", "nfe", "metric", "value", "status"]
+    pd.testing.assert_frame_equal(first[columns].reset_index(drop=True), second[columns].reset_index(drop=True))
+
+
+def test_adding_a_solver_runs_only_its_cells(tmp_path):
+    axes = dataclasses.replace(SMOKE.axes, methods=("iadb", "ddpm"), datasets=("gauss-moons",), solvers=("euler",))
+    spec = dataclasses.replace(SMOKE, axes=axes)
+    first = sweep.run(spec, tmp_path, progress=False)
+    assert (first.trained, first.sampled) == (2, 2)
+    wider = dataclasses.replace(spec, axes=dataclasses.replace(axes, solvers=("euler", "heun", "ddim")))
+    second = sweep.run(wider, tmp_path, progress=False)
+    # heun for both methods, ddim for ddpm only (skipped for iadb); no training
+    assert (second.trained, second.loaded, second.sampled, second.skipped) == (0, 2, 3, 1)
+    assert second.already_done == 2
+
+
+@pytest.mark.parametrize("cut", [-1, -20, -300])
+def test_a_partly_written_cell_is_removed_and_runs_again(tmp_path, cut):
+    axes = dataclasses.replace(SMOKE.axes, methods=("iadb",), datasets=("gauss-moons",), solvers=("euler", "rk4"))
+    spec = dataclasses.replace(SMOKE, axes=axes)
+    sweep.run(spec, tmp_path, progress=False)
+    csv = tmp_path / "smoke" / "cells.csv"
+    before = pd.read_csv(csv)
+    csv.write_bytes(csv.read_bytes()[:cut])  # a write torn inside the last cell's rows
+    assert len(ResultStore(tmp_path / "smoke").cells.rows()) == 2  # only the first cell's rows stay
+    again = sweep.run(spec, tmp_path, progress=False)
+    assert (again.loaded, again.sampled, again.already_done) == (1, 1, 1)
+    after = pd.read_csv(csv)
+    assert len(after) == len(before) and after.key.value_counts().eq(2).all()
+    pd.testing.assert_series_equal(after.value, before.value)
