@@ -25,21 +25,22 @@ def test_module_entry_point_runs():
     assert "iadb" in out.stdout
 
 
+AXES = "[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n"
 BAD_TOML = {
     "malformed": ("name = 'x'\n[axes\n", "malformed TOML"),
-    "unknown-key": ("name = 'x'\ncolour = 1\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n", "unknown key 'colour'"),
+    "unknown-key": ("name = 'x'\ncolour = 1\n" + AXES, "unknown key 'colour'"),
     "unknown-train-key": (
-        "name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n[train]\nepochs = 3\n",
+        "name = 'x'\n" + AXES + "[train]\nepochs = 3\n",
         "unknown key 'epochs'; valid keys: batch_size",
     ),
     "unknown-metric": (
-        "name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n[eval]\nmetrics=['fid']\n",
+        "name = 'x'\n" + AXES + "[eval]\nmetrics=['fid']\n",
         "unknown metric 'fid'; valid metrics: w2, energy",
     ),
-    "zero-steps": ("name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\nsteps=[0]\n", "steps must be a positive integer"),
-    "float-steps": ("name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\nsteps=[2.5]\n", "steps must be a positive integer"),
+    "zero-steps": ("name = 'x'\n" + AXES + "steps=[0]\n", "steps must be a positive integer"),
+    "float-steps": ("name = 'x'\n" + AXES + "steps=[2.5]\n", "steps must be a positive integer"),
     "zero-tol": (
-        "name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\nsolvers=['rk45']\ntolerances=[0]\n",
+        "name = 'x'\n" + AXES + "solvers=['rk45']\ntolerances=[0]\n",
         "tolerance must be a positive number",
     ),
     "escaping-name": ("name = '../x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n", "'name' must be"),
