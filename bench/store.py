@@ -78,6 +78,7 @@ class ResultStore:
         self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS)
         self.training = CsvLog(folder / "training.csv", TRAIN_COLUMNS)
         self.done = self._complete_keys()
+        self.trained = {row["train_key"] for row in self.training.rows()}
 
     def checkpoint(self, train_key: str) -> Path:
         return self.folder / "checkpoints" / f"{train_key}.pt"
@@ -98,6 +99,14 @@ class ResultStore:
             row["cell_rows"] = len(rows)
         self.cells.append(rows)
         self.done.update(row["key"] for row in rows)
+
+    def log_training(self, meta: dict, run_id: str) -> None:
+        """Append a checkpoint's loss curve to training.csv, once per training key."""
+        if meta["train_key"] in self.trained:
+            return
+        fields = {k: meta[k] for k in ("train_key", "method", "dataset", "seed")}
+        self.training.append([{**fields, "run_id": run_id, "step": s, "loss": v} for s, v in meta["losses"]])
+        self.trained.add(meta["train_key"])
 
     def add_provenance(self, record: dict) -> None:
         fd = os.open(self.folder / "provenance.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -136,19 +136,16 @@ def obtain_model(spec: Spec, group: Group, store: ResultStore, prov: dict,
     meta = load_checkpoint(ckpt, net, group.train_key)
     if meta is not None:
         summary.loaded += 1
-        return net, meta
-    trained = train(METHODS.get(group.method), dataset, spec.train, group.seed)
-    meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
-            "method": group.method, "dataset": group.dataset, "seed": group.seed,
-            "train": dataclasses.asdict(spec.train)}  # fmt: skip
-    store.training.append(
-        [{"train_key": group.train_key, "run_id": prov["run_id"], "method": group.method,
-          "dataset": group.dataset, "seed": group.seed, "step": step, "loss": loss}
-         for step, loss in trained.losses]
-    )  # fmt: skip
-    save_checkpoint(ckpt, trained.net, meta)
-    summary.trained += 1
-    return trained.net, meta
+    else:
+        trained = train(METHODS.get(group.method), dataset, spec.train, group.seed)
+        net = trained.net
+        meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
+                "method": group.method, "dataset": group.dataset, "seed": group.seed,
+                "train": dataclasses.asdict(spec.train), "losses": trained.losses}  # fmt: skip
+        save_checkpoint(ckpt, net, meta)
+        summary.trained += 1
+    store.log_training(meta, prov["run_id"])
+    return net, meta
 
 
 def train_all(spec: Spec, results_root: Path) -> Summary:

@@ -68,6 +68,10 @@ def test_rerun_of_a_finished_sweep_does_no_work(smoke_run):
     assert (again.trained, again.loaded, again.sampled, again.skipped) == (0, 0, 0, 0)
     assert again.already_done == len(cells.key.unique())
     assert len(pd.read_csv(root / "smoke" / "cells.csv")) == len(cells)
+    training = pd.read_csv(root / "smoke" / "training.csv")
+    steps_logged = SMOKE.train.steps // SMOKE.train.log_every
+    assert training.train_key.nunique() == first.trained
+    assert (training.groupby("train_key").step.count() == steps_logged).all()
 
 
 def test_same_seed_gives_bitwise_identical_values(smoke_run, tmp_path):
