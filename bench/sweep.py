@@ -197,7 +197,12 @@ def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore
             summary.skipped += 1
             continue
         noise = draw_noise(dataset, group.seed, n, cell.steps) if solver.kind == "native" else None
-        out = sample(method, net, solver, x0, steps=cell.steps, tol=cell.tol, noise=noise)
+        try:
+            out = sample(method, net, solver, x0, steps=cell.steps, tol=cell.tol, noise=noise)
+        except Exception as err:  # one broken cell must not end the sweep: record it, go on
+            close(cell, "failed", f"sampling raised {type(err).__name__}: {err}")
+            summary.failed += 1
+            continue
         timing = {
             "nfe": out.nfe, "n_samples": n, "status": "ok", "reason": "",
             "train_seconds": meta["seconds"], "sample_seconds": out.seconds,

@@ -93,9 +93,13 @@ class DDPM:
     def velocity(self, net: Net, x: Tensor, t: float) -> Tensor:
         """dx/dt = beta(s)/2 (x - eps_theta / sigma(s)), s = 1 - t (VP probability-flow ODE).
 
-        beta(s) = -d log abar / ds and sigma(s) = sqrt(1 - abar(s)).
+        beta(s) = -d log abar / ds and sigma(s) = sqrt(1 - abar(s)). Outside `time_range` the
+        field is continued as constant in t: adaptive solvers probe beyond the end point when
+        they choose their first step (torchdiffeq's dopri5 does).
         """
-        s = 1.0 - float(t)
+        t0, t1 = self.time_range
+        t = min(max(float(t), t0), t1)
+        s = 1.0 - t
         beta = -self.num_steps * math.log(1 - self._beta(s * self.num_steps + 0.5))
         sigma = math.sqrt(-math.expm1(self.log_alpha_bar(s)))
         eps = net(x, expand_time(t, x))

@@ -109,3 +109,21 @@ def test_a_partly_written_cell_is_removed_and_runs_again(tmp_path, cut):
     after = pd.read_csv(csv)
     assert len(after) == len(before) and after.key.value_counts().eq(2).all()
     pd.testing.assert_series_equal(after.value, before.value)
+
+
+def test_a_cell_that_raises_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    real_sample = sweep.sample
+
+    def flaky(method, net, solver, x0, **kwargs):
+        if solver.name == "heun":
+            raise FloatingPointError("injected")
+        return real_sample(method, net, solver, x0, **kwargs)
+
+    monkeypatch.setattr(sweep, "sample", flaky)
+    axes = dataclasses.replace(SMOKE.axes, methods=("iadb",), datasets=("gauss-moons",), solvers=("heun", "rk4"))
+    summary = sweep.run(dataclasses.replace(SMOKE, axes=axes), tmp_path, progress=False)
+    assert (summary.failed, summary.sampled) == (1, 1)
+    cells = pd.read_csv(tmp_path / "smoke" / "cells.csv", keep_default_na=False)
+    failed = cells[cells.solver == "heun"]
+    assert failed.status.tolist() == ["failed"] and "FloatingPointError: injected" in failed.reason.iloc[0]
+    assert set(cells[cells.solver == "rk4"].status) == {"ok"}

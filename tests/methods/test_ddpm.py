@@ -72,3 +72,18 @@ def test_respacing_runs_from_T_to_0_without_repeats():
         taus = DDPM.respaced(k)
         assert taus[0] == 1000 and taus[-1] == 0 and len(taus) == k + 1
         assert all(a > b for a, b in zip(taus, taus[1:]))
+
+
+def test_velocity_is_defined_beyond_the_time_range():
+    """dopri5 probes past the end point when it picks its first step."""
+    x = torch.randn(4, 2, dtype=torch.float64)
+    end = DDPM.velocity(exact_eps_net, x, DDPM.time_range[1])
+    torch.testing.assert_close(DDPM.velocity(exact_eps_net, x, 1.7), end)
+    assert torch.isfinite(DDPM.velocity(exact_eps_net, x, -0.5)).all()
+
+
+def test_rk45_samples_ddpm_from_a_near_zero_initial_velocity():
+    x0 = torch.randn(512, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    velocity = lambda x, t: DDPM.velocity(exact_eps_net, x, t)  # noqa: E731
+    x = SOLVERS.get("rk45").fn(velocity, x0, uniform_grid(1, *DDPM.time_range), 1e-5)
+    assert x.std().item() == pytest.approx(C, rel=0.1)
