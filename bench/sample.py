@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from bench.data import Dataset
 from bench.memory import PeakMemory
 from bench.nets import CountingNet
-from bench.rng import per_sample
+from bench.rng import generator, per_sample
 from bench.solvers import Solver, uniform_grid
 from methods import METHODS, Method
 
@@ -33,6 +33,17 @@ def applicability(method: Method, dataset: Dataset, solver: Solver | None = None
 def draw_source(dataset: Dataset, seed: int, n: int) -> Tensor:
     """n source samples, sample i from its own stream (independent of n and of batching)."""
     return per_sample(dataset.source, seed, "source", range(n))
+
+
+def draw_heldout(dataset: Dataset, seed: int, n: int) -> Tensor:
+    """n target samples from a stream of their own, never used in training: the reference."""
+    return dataset.target(n, generator(seed, "heldout", dataset.name))
+
+
+def draw_floor_sample(dataset: Dataset, seed: int, n: int) -> Tensor:
+    """n more target samples, independent of `draw_heldout`'s: metric(this, heldout) is the
+    value a perfect sampler would score with n samples (the metric's finite-sample floor)."""
+    return dataset.target(n, generator(seed, "floor", dataset.name))
 
 
 def draw_noise(dataset: Dataset, seed: int, n: int, steps: int) -> Tensor:

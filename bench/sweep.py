@@ -20,8 +20,7 @@ from tqdm import tqdm
 from bench import provenance
 from bench.data import DATASETS
 from bench.metrics import METRICS
-from bench.rng import generator
-from bench.sample import applicability, draw_noise, draw_source, sample
+from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
 from bench.spec import Spec, SpecError, stable_hash
 from bench.store import ResultStore
@@ -57,6 +56,7 @@ class Summary:
     skipped: int = 0
     failed: int = 0
     already_done: int = 0
+    references: int = 0
     seconds: float = 0.0
 
 
@@ -103,6 +103,12 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None) -> Summ
     bar = tqdm(
         total=pending_total, desc=spec.name, unit="cell", disable=(not progress) if progress is not None else None
     )
+    for cell in floor_cells(spec):
+        if cell.key in store.done:
+            summary.already_done += 1
+        else:
+            _run_floor(spec, cell, store, {"run_id": run_id, **prov})
+            summary.references += 1
     for group in groups:
         pending = [c for c in group.cells if c.key not in store.done]
         summary.already_done += len(group.cells) - len(pending)
@@ -115,6 +121,34 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None) -> Summ
          "summary": dataclasses.asdict(summary)}
     )  # fmt: skip
     return summary
+
+
+FLOOR_METHOD = "floor"
+"""The `method` of the reference rows: the metric between two independent target draws."""
+
+
+def floor_cells(spec: Spec) -> list[Cell]:
+    """One reference cell per (dataset, seed): what a perfect sampler scores with n samples."""
+    eval_cfg = dataclasses.asdict(spec.eval)
+    return [
+        Cell(FLOOR_METHOD, dataset, seed, "", None, None,
+             stable_hash({"floor": dataset, "seed": seed, "eval": eval_cfg}))
+        for dataset in spec.axes.datasets
+        for seed in spec.axes.seeds
+    ]  # fmt: skip
+
+
+def _run_floor(spec: Spec, cell: Cell, store: ResultStore, prov: dict) -> None:
+    dataset = DATASETS.get(cell.dataset)
+    n = spec.eval.samples
+    reference = draw_heldout(dataset, cell.seed, n)
+    other = draw_floor_sample(dataset, cell.seed, n)
+    group = Group(FLOOR_METHOD, cell.dataset, cell.seed, train_key="")
+    store.add_cell(
+        [_row(cell, group, prov, metric=name, value=METRICS.get(name).fn(other, reference), status="ok",
+              reason="two independent target draws", nfe=0, n_samples=n)
+         for name in spec.eval.metrics]
+    )  # fmt: skip
 
 
 def _row(cell: Cell, group: Group, prov: dict, **values: object) -> dict:
@@ -188,7 +222,7 @@ def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore
 
     n = spec.eval.samples
     x0 = draw_source(dataset, group.seed, n)
-    reference = dataset.target(n, generator(group.seed, "heldout", dataset.name))
+    reference = draw_heldout(dataset, group.seed, n)
     for cell in pending:
         solver = SOLVERS.get(cell.solver)
         reason = applicability(method, dataset, solver)

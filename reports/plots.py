@@ -11,7 +11,9 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
+FLOOR_METHOD = "floor"  # the reference rows of a sweep (bench.sweep.FLOOR_METHOD)
 SOLVER_ORDER = ["euler", "midpoint", "heun", "rk4", "rk45", "ancestral", "ddim"]
 
 
@@ -27,6 +29,8 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     Also writes `summary.md`: the metric at a few step counts, method x solver, per dataset.
     """
     cells = load_cells(csv_path)
+    floors = cells[cells.method == FLOOR_METHOD].groupby(["dataset", "metric"]).value.mean()
+    cells = cells[cells.method != FLOOR_METHOD]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     sns.set_theme(style="whitegrid", context="notebook")
@@ -41,7 +45,22 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
                 col_wrap=min(3, data.method.nunique()), kind="line", marker="o",
                 height=3.0, aspect=1.2, errorbar="sd",
             )  # fmt: skip
-            grid.set(xscale="log", yscale="log")
+            columns = min(3, data.method.nunique())
+            for i, ax in enumerate(grid.axes.flat):
+                ax.set_xscale("log", base=2)
+                ax.set_yscale("log")
+                ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+                ax.yaxis.set_major_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False))
+                ax.yaxis.set_minor_formatter(
+                    ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5))
+                )
+                ax.tick_params(axis="y", which="both", labelleft=i % columns == 0, labelsize=8)
+            if (dataset, metric) in floors.index:
+                for ax in grid.axes.flat:
+                    ax.axhline(floors[dataset, metric], color="grey", linestyle="--", linewidth=1)
+                grid.figure.text(0.01, -0.02, f"dashed: {metric} between two independent target draws "
+                                 f"(the floor for this sample size) = {floors[dataset, metric]:.3g}",
+                                 fontsize=8)  # fmt: skip
             grid.set_axis_labels(label, metric)
             grid.figure.suptitle(f"{dataset}: {metric} vs {x}", y=1.02)
             path = out_dir / f"{dataset}_{metric}_vs_{x}.png"
@@ -49,17 +68,20 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
             plt.close(grid.figure)
             written.append(path)
     summary = out_dir / "summary.md"
-    summary.write_text(summary_markdown(cells))
+    summary.write_text(summary_markdown(cells, floors))
     written.append(summary)
     return written
 
 
-def summary_markdown(cells: pd.DataFrame, steps: tuple[int, ...] = (4, 16, 64)) -> str:
-    """Markdown tables: mean metric over seeds by method x solver at the given step counts."""
+def summary_markdown(cells: pd.DataFrame, floors: pd.Series, steps: tuple[int, ...] = (4, 16, 64)) -> str:
+    """Markdown tables: mean metric over seeds by method x solver at the given step counts,
+    each with its floor (the metric between two independent target draws)."""
     parts = []
     fixed = cells[cells.steps.isin(steps)]
     for (dataset, metric), frame in fixed.groupby(["dataset", "metric"], sort=True):
         table = frame.pivot_table(index=["method", "solver"], columns="steps", values="value", aggfunc="mean")
         table.columns = [f"K={int(k)}" for k in table.columns]
-        parts.append(f"## {dataset}: {metric}\n\n{table.to_markdown(floatfmt='.3f')}\n")
+        floor = f"floor (two independent target draws): {floors[dataset, metric]:.3f}\n\n" if (
+            dataset, metric) in floors.index else ""  # fmt: skip
+        parts.append(f"## {dataset}: {metric}\n\n{floor}{table.to_markdown(floatfmt='.3f')}\n")
     return "\n".join(parts)

@@ -41,7 +41,10 @@ def test_smoke_matrix_every_method_and_applicable_solver(smoke_run):
             for solver in SOLVERS.names():
                 assert seen[(method, dataset, solver)] == expected_status(method, dataset, solver), (
                     method, dataset, solver)  # fmt: skip
-    ok = cells[cells.status == "ok"]
+    floors = cells[cells.method == sweep.FLOOR_METHOD]
+    assert len(floors) == len(DATASETS) * len(SMOKE.eval.metrics)
+    assert (floors.value.astype(float) > 0).all()
+    ok = cells[(cells.status == "ok") & (cells.method != sweep.FLOOR_METHOD)]
     assert set(ok.metric) == {"w2", "energy"}
     values = ok.value.astype(float)
     assert (values >= 0).all() and np.isfinite(values).all()
@@ -65,7 +68,7 @@ def test_rows_carry_provenance(smoke_run):
 def test_rerun_of_a_finished_sweep_does_no_work(smoke_run):
     root, first, cells = smoke_run
     again = sweep.run(SMOKE, root, progress=False)
-    assert (again.trained, again.loaded, again.sampled, again.skipped) == (0, 0, 0, 0)
+    assert (again.trained, again.loaded, again.sampled, again.skipped, again.references) == (0, 0, 0, 0, 0)
     assert again.already_done == len(cells.key.unique())
     assert len(pd.read_csv(root / "smoke" / "cells.csv")) == len(cells)
     training = pd.read_csv(root / "smoke" / "training.csv")
