@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import matplotlib
@@ -27,7 +28,14 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     """Per dataset and metric: metric vs steps and metric vs NFE, hue = solver, a panel per method.
 
     Also writes `summary.md`: the metric at a few step counts, method x solver, per dataset.
+    Does nothing when the CSV (and this module) are unchanged since the last call.
     """
+    stamp = out_dir / "plots.sha256"
+    digest = hashlib.sha256(Path(csv_path).read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    if stamp.exists():
+        previous, *files = stamp.read_text().splitlines()
+        if previous == digest and all(Path(f).exists() for f in files):
+            return [Path(f) for f in files]  # nothing changed since these were drawn
     cells = load_cells(csv_path)
     floors = cells[cells.method == FLOOR_METHOD].groupby(["dataset", "metric"]).value.mean()
     cells = cells[cells.method != FLOOR_METHOD]
@@ -70,6 +78,7 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     summary = out_dir / "summary.md"
     summary.write_text(summary_markdown(cells, floors))
     written.append(summary)
+    stamp.write_text("\n".join([digest, *map(str, written)]) + "\n")
     return written
 
 
