@@ -9,6 +9,7 @@ skips finished cells and does no training or sampling when nothing is missing.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -64,26 +65,18 @@ def plan(spec: Spec) -> list[Group]:
     """Every training group of the spec with its sampling cells, in a stable order."""
     train_cfg = dataclasses.asdict(spec.train)
     eval_cfg = dataclasses.asdict(spec.eval)
+    axes = spec.axes
     groups = []
-    for method in spec.axes.methods:
-        for dataset in spec.axes.datasets:
-            for seed in spec.axes.seeds:
-                train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg})
-                group = Group(method, dataset, seed, train_key)
-                for solver_name in spec.axes.solvers:
-                    solver = SOLVERS.get(solver_name)
-                    settings = (
-                        [(None, tol) for tol in spec.axes.tolerances]
-                        if solver.kind == "adaptive"
-                        else [(steps, None) for steps in spec.axes.steps]
-                    )
-                    for steps, tol in settings:
-                        key = stable_hash(
-                            {"train_key": train_key, "solver": solver_name, "steps": steps,
-                             "tol": tol, "eval": eval_cfg}
-                        )  # fmt: skip
-                        group.cells.append(Cell(method, dataset, seed, solver_name, steps, tol, key))
-                groups.append(group)
+    for method, dataset, seed in itertools.product(axes.methods, axes.datasets, axes.seeds):
+        train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg})
+        group = Group(method, dataset, seed, train_key)
+        for solver in axes.solvers:
+            adaptive = SOLVERS.get(solver).kind == "adaptive"
+            settings = [(None, tol) for tol in axes.tolerances] if adaptive else [(k, None) for k in axes.steps]
+            for steps, tol in settings:
+                cell = {"train_key": train_key, "solver": solver, "steps": steps, "tol": tol, "eval": eval_cfg}
+                group.cells.append(Cell(method, dataset, seed, solver, steps, tol, stable_hash(cell)))
+        groups.append(group)
     return groups
 
 
