@@ -68,6 +68,12 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"steps must be a positive integer, got {text!r}") from None
 
 
+def _seed(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
@@ -90,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         common(p)
         p.add_argument("--method", required=True)
         p.add_argument("--dataset", required=True)
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=_seed, default=0)
         if name == "sample":
             p.add_argument("--solver", required=True)
             p.add_argument("--steps", type=_positive_int, default=8)

@@ -59,6 +59,10 @@ BAD_ARGS = {
                           "--steps", "1.5"], "steps must be a positive integer, got '1.5'"),
     "negative-tol": (["sample", "--method", "iadb", "--dataset", "gauss-moons", "--solver", "rk45", "--tol", "-1"],
                      "tolerance must be a positive number"),
+    "negative-seed": (
+        ["train", "--method", "iadb", "--dataset", "gauss-moons", "--seed", "-1"],
+        "seed must be a non-negative integer, got '-1'",
+    ),
     "unknown-profile": (["sweep", "--profile", "huge"], "unknown profile 'huge'; valid profiles: smoke, quick"),
     "missing-spec": (["sweep", "--spec", "nowhere.toml"], "cannot read spec file nowhere.toml"),
 }  # fmt: skip
