@@ -157,13 +157,21 @@ def _validate(spec: Spec, source: str) -> None:
     for key in ("methods", "datasets", "solvers"):
         if not getattr(axes, key):
             raise SpecError(f"{source}: [axes] {key} is empty")
+    for field in fields(Axes):
+        values = getattr(axes, field.name)
+        repeated = sorted({repr(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise SpecError(f"{source}: [axes] {field.name} lists {repeated[0]} more than once")
     for seed in axes.seeds:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise SpecError(f"{source}: seeds must be non-negative integers, got {seed!r}")
-    for steps in axes.steps:
-        check_steps(steps)
-    for tol in axes.tolerances:
-        check_tolerance(tol)
+    try:
+        for steps in axes.steps:
+            check_steps(steps)
+        for tol in axes.tolerances:
+            check_tolerance(tol)
+    except SpecError as err:
+        raise SpecError(f"{source}: [axes] {err}") from None
     kinds = {SOLVERS.get(s).kind for s in axes.solvers}
     if kinds - {"adaptive"} and not axes.steps:
         raise SpecError(f"{source}: fixed-step and native solvers need a non-empty [axes] steps")

@@ -43,6 +43,8 @@ BAD_TOML = {
         "name = 'x'\n" + AXES + "solvers=['rk45']\ntolerances=[0]\n",
         "tolerance must be a positive number",
     ),
+    "repeated-method": ("name = 'x'\n[axes]\nmethods=['iadb', 'iadb']\ndatasets=['gauss-moons']\n",
+                        "[axes] methods lists 'iadb' more than once"),
     "escaping-name": ("name = '../x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n", "'name' must be"),
 }  # fmt: skip
 
