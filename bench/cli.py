@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -74,8 +75,15 @@ def _seed(text: str) -> int:
     return int(text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (`-h` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} -h`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -84,7 +84,7 @@ def test_bad_input_is_one_clear_error_exit_2_and_nothing_written(case, tmp_path,
         raise SystemExit(main([*argv, "--results", str(results)]))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert message in err[-1]
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not results.exists()
 
 
