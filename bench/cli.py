@@ -19,6 +19,7 @@ from bench.data import DATASETS
 from bench.metrics import METRICS
 from bench.solvers import SOLVERS
 from bench.spec import PROFILES, Axes, SpecError, check_steps, check_tolerance, load_profile, load_spec
+from bench.store import ResultsMismatch
 from methods import METHODS
 from methods.registry import UnknownNameError
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return _dispatch(args)
-    except (SpecError, UnknownNameError) as err:
+    except (SpecError, UnknownNameError, ResultsMismatch) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -25,6 +25,10 @@ CELL_COLUMNS = [
 TRAIN_COLUMNS = ["train_key", "run_id", "method", "dataset", "seed", "step", "loss"]
 
 
+class ResultsMismatch(ValueError):
+    """An existing results file that this version cannot append to."""
+
+
 class CsvLog:
     """An append-only CSV file with a fixed header."""
 
@@ -42,6 +46,14 @@ class CsvLog:
                     f.truncate(data.rfind(b"\n") + 1)
         if not self.path.exists() or self.path.stat().st_size == 0:
             self.append([dict(zip(self.columns, self.columns))])
+            return
+        with open(self.path, newline="") as f:
+            header = next(csv.reader(f))
+        if header != self.columns:
+            raise ResultsMismatch(
+                f"{self.path} has other columns than this version of blendbench writes; "
+                f"move it away or choose another results folder"
+            )
 
     def rows(self) -> list[dict[str, str]]:
         with open(self.path, newline="") as f:

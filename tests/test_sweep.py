@@ -131,3 +131,14 @@ def test_a_cell_that_raises_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path
     failed = cells[cells.solver == "heun"]
     assert failed.status.tolist() == ["failed"] and "FloatingPointError: injected" in failed.reason.iloc[0]
     assert set(cells[cells.solver == "rk4"].status) == {"ok"}
+
+
+def test_results_written_with_other_columns_are_refused_not_mixed(tmp_path, capsys):
+    from bench.cli import main
+
+    folder = tmp_path / "smoke"
+    folder.mkdir()
+    (folder / "cells.csv").write_text("key,method,value\nabc,iadb,0.5\n")
+    assert main(["sweep", "--profile", "smoke", "--results", str(tmp_path), "--no-plots"]) == 2
+    assert "has other columns than this version" in capsys.readouterr().err
+    assert (folder / "cells.csv").read_text() == "key,method,value\nabc,iadb,0.5\n"
