@@ -88,8 +88,7 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None) -> Summ
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
     store = ResultStore(Path(results_root) / spec.name)
-    run_id = uuid.uuid4().hex[:12]
-    prov = provenance.collect(spec.config_hash())
+    prov = _new_run(spec)
     summary = Summary()
     groups = plan(spec)
     pending_total = sum(c.key not in store.done for g in groups for c in g.cells)
@@ -100,19 +99,16 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None) -> Summ
         if cell.key in store.done:
             summary.already_done += 1
         else:
-            _run_floor(spec, cell, store, {"run_id": run_id, **prov})
+            _run_floor(spec, cell, store, prov)
             summary.references += 1
     for group in groups:
         pending = [c for c in group.cells if c.key not in store.done]
         summary.already_done += len(group.cells) - len(pending)
         if pending:
-            _run_group(spec, group, pending, store, {"run_id": run_id, **prov}, summary, bar)
+            _run_group(spec, group, pending, store, prov, summary, bar)
     bar.close()
     summary.seconds = time.perf_counter() - start
-    store.add_provenance(
-        {**prov, "run_id": run_id, "spec": dataclasses.asdict(spec), "wall_seconds": summary.seconds,
-         "summary": dataclasses.asdict(summary)}
-    )  # fmt: skip
+    _record_run(store, spec, prov, summary)
     return summary
 
 
@@ -176,17 +172,38 @@ def obtain_model(spec: Spec, group: Group, store: ResultStore, prov: dict,
 
 
 def train_all(spec: Spec, results_root: Path) -> Summary:
-    """Train (or find already trained) every applicable group of `spec`, sampling nothing."""
-    torch.use_deterministic_algorithms(True)
-    store = ResultStore(Path(results_root) / spec.name)
-    prov = {"run_id": uuid.uuid4().hex[:12], **provenance.collect(spec.config_hash())}
-    summary = Summary()
-    for group in plan(spec):
+    """Train (or find already trained) every group of `spec`, sampling nothing.
+
+    Raises SpecError, before writing anything, when a group cannot be trained.
+    """
+    groups = plan(spec)
+    for group in groups:
         reason = applicability(METHODS.get(group.method), DATASETS.get(group.dataset))
         if reason:
             raise SpecError(reason)
+    torch.use_deterministic_algorithms(True)
+    start = time.perf_counter()
+    store = ResultStore(Path(results_root) / spec.name)
+    prov = _new_run(spec)
+    summary = Summary()
+    for group in groups:
         obtain_model(spec, group, store, prov, summary)
+    summary.seconds = time.perf_counter() - start
+    _record_run(store, spec, prov, summary)
     return summary
+
+
+def _new_run(spec: Spec) -> dict:
+    """A fresh run id with the provenance fields written beside every row of the run."""
+    return {"run_id": uuid.uuid4().hex[:12], **provenance.collect(spec.config_hash())}
+
+
+def _record_run(store: ResultStore, spec: Spec, prov: dict, summary: Summary) -> None:
+    """One provenance record per run: where the numbers came from and what the run did."""
+    store.add_provenance(
+        {**prov, "spec": dataclasses.asdict(spec), "wall_seconds": summary.seconds,
+         "summary": dataclasses.asdict(summary)}
+    )  # fmt: skip
 
 
 def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore, prov: dict,

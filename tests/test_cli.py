@@ -94,3 +94,32 @@ def test_an_inapplicable_combination_is_recorded_as_skipped(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "skipped" in out and "needs a standard normal source" in out
+
+
+def test_training_a_method_on_a_source_it_cannot_use_writes_nothing(tmp_path, capsys):
+    argv = [
+        "train",
+        "--profile",
+        "smoke",
+        "--method",
+        "ddpm",
+        "--dataset",
+        "triangle-square",
+        "--results",
+        str(tmp_path),
+    ]
+    assert main(argv) == 2
+    assert "ddpm needs a standard normal source" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_then_sample_reuses_the_checkpoint_and_records_provenance(tmp_path, capsys):
+    common = ["--profile", "smoke", "--method", "iadb", "--dataset", "gauss-moons", "--results", str(tmp_path)]
+    assert main(["train", *common]) == 0
+    assert main(["train", *common]) == 0
+    assert "already trained" in capsys.readouterr().out
+    assert main(["sample", *common, "--solver", "rk4", "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert " ok " in out and " 12 " in out  # rk4, 3 steps: 12 network evaluations
+    records = (tmp_path / "smoke-adhoc" / "provenance.jsonl").read_text().splitlines()
+    assert len(records) == 3 and all('"git_rev"' in r and '"run_id"' in r for r in records)
