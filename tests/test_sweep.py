@@ -142,3 +142,14 @@ def test_results_written_with_other_columns_are_refused_not_mixed(tmp_path, caps
     assert main(["sweep", "--profile", "smoke", "--results", str(tmp_path), "--no-plots"]) == 2
     assert "has other columns than this version" in capsys.readouterr().err
     assert (folder / "cells.csv").read_text() == "key,method,value\nabc,iadb,0.5\n"
+
+
+def test_a_diverging_training_fails_its_cells_writes_no_checkpoint_and_the_sweep_goes_on(tmp_path):
+    axes = dataclasses.replace(SMOKE.axes, methods=("iadb",), datasets=("gauss-moons",), solvers=("euler",))
+    spec = dataclasses.replace(SMOKE, axes=axes, train=dataclasses.replace(SMOKE.train, lr=1e30, log_every=1))
+    summary = sweep.run(spec, tmp_path, progress=False)
+    assert (summary.trained, summary.failed, summary.references) == (0, 1, 1)
+    cells = pd.read_csv(tmp_path / "smoke" / "cells.csv", keep_default_na=False)
+    failed = cells[cells.method == "iadb"]
+    assert failed.status.tolist() == ["failed"] and "training diverged: loss is" in failed.reason.iloc[0]
+    assert not (tmp_path / "smoke" / "checkpoints").exists()
