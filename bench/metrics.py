@@ -1,4 +1,5 @@
-"""Sample-quality metrics on point clouds: `metric(samples [n, d], reference [m, d]) -> float`."""
+"""Sample-quality metrics: on point clouds `metric(samples [n, d], reference [m, d]) -> float`;
+on images, the names of what bench.fidelity measures through a feature extractor."""
 
 from __future__ import annotations
 
@@ -43,10 +44,23 @@ def energy(samples: Tensor, reference: Tensor) -> float:
 @dataclass(frozen=True)
 class Metric:
     name: str
-    fn: Callable[[Tensor, Tensor], float]
+    fn: Callable[[Tensor, Tensor], float] | None
+    """`fn(samples, reference) -> float` for 2D metrics; None for image metrics, which are
+    computed together through the feature extractor (bench.fidelity.image_metrics)."""
     description: str
+    kind: str = "points"
 
 
 METRICS: Registry[Metric] = Registry("metric")
 METRICS.add("w2", Metric("w2", w2, "exact 2-Wasserstein distance to held-out target samples (POT)"))
 METRICS.add("energy", Metric("energy", energy, "energy distance to held-out target samples"))
+
+for _name, _description in (
+    ("fd", "Frechet distance between extractor features of samples and reference images (torch-fidelity)"),
+    ("kid", "kernel inception distance on extractor features, mean over subsets (sd in value_sd)"),
+    ("precision", "improved precision (Kynkaanniemi et al. 2019): share of samples on the real manifold"),
+    ("recall", "improved recall: share of real images on the samples' manifold"),
+    ("confidence", "the classifier's mean max-probability on the samples"),
+    ("class_entropy", "entropy (nats) of the classifier's predicted-class histogram; log 10 = balanced"),
+):
+    METRICS.add(_name, Metric(_name, None, _description, "images"))

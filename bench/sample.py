@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from bench import images
 from bench.data import Dataset
 from bench.memory import PeakMemory
 from bench.nets import CountingNet
@@ -36,13 +37,19 @@ def draw_source(dataset: Dataset, seed: int, n: int) -> Tensor:
 
 
 def draw_heldout(dataset: Dataset, seed: int, n: int) -> Tensor:
-    """n target samples from a stream of their own, never used in training: the reference."""
+    """n target samples never used in training: the reference. 2D: from a stream of their
+    own; images: the first n of the dataset's fixed reference images (the same for every seed)."""
+    if dataset.kind == "images":
+        return images.to_model(images.load_splits(dataset.name).reference[:n])
     return dataset.target(n, generator(seed, "heldout", dataset.name))
 
 
 def draw_floor_sample(dataset: Dataset, seed: int, n: int) -> Tensor:
     """n more target samples, independent of `draw_heldout`'s: metric(this, heldout) is the
-    value a perfect sampler would score with n samples (the metric's finite-sample floor)."""
+    value a perfect sampler would score with n samples (the metric's finite-sample floor).
+    Images: the first n held-out images, which neither the models nor the classifier saw."""
+    if dataset.kind == "images":
+        return images.to_model(images.load_splits(dataset.name).heldout[:n])
     return dataset.target(n, generator(seed, "floor", dataset.name))
 
 

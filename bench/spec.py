@@ -1,8 +1,12 @@
 """Sweep specifications: TOML files declaring the axes of a sweep, parsed and validated.
 
-A spec names its axes (method x dataset x seed x solver x steps-or-tolerance), the training
-recipe and the evaluation. Every key is checked: an unknown key, an unknown name or a value
-out of range raises `SpecError` with the problem and the valid choices, before any work.
+A spec is one or more *tracks*. A track names its axes (method x dataset x seed x solver x
+steps-or-tolerance), the training recipe and the evaluation; the datasets of one track are
+all of one kind (2D points, or images), since the kind decides the network and the metrics.
+A spec with one track writes it at the top level (`[axes]`, `[train]`, `[eval]`); more
+tracks go under `[tracks.<name>.axes]` and so on. Every key is checked: an unknown key, an
+unknown name or a value out of range raises `SpecError` with the problem and the valid
+choices, before any work.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from bench.solvers import SOLVERS
 from methods import METHODS
 from methods.registry import Registry, UnknownNameError
 
+EXTRACTORS = ("classifier", "inception")
+"""Feature extractors for image metrics (see bench.fidelity)."""
+
 
 class SpecError(ValueError):
     """A sweep specification that cannot be run; the message says why and what is valid."""
@@ -38,12 +45,19 @@ class TrainConfig:
     depth: int = 3
     time_freqs: int = 8
     log_every: int = 50
+    patch: int = 1
+    """Images: the UNet works on patch x patch pixel blocks (space-to-depth); 1 = full resolution."""
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     samples: int = 1000
-    metrics: tuple[str, ...] = ("w2", "energy")
+    metrics: tuple[str, ...] = ()
+    """Empty or "all": every metric of the track's kind."""
+    extractor: str = "classifier"
+    """Images: the feature extractor, 'classifier' (the harness's own) or 'inception' (needs weights)."""
+    grid: int = 64
+    """Images: how many samples of each cell are kept for its sample grid."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +71,34 @@ class Axes:
 
 
 @dataclass(frozen=True)
-class Spec:
+class Track:
+    """One block of a sweep: its axes, the one training recipe and the one evaluation they share."""
+
     name: str
     axes: Axes
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
 
+    @property
+    def kind(self) -> str:
+        """'points' or 'images': the kind of every dataset of the track."""
+        return DATASETS.get(self.axes.datasets[0]).kind
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    tracks: tuple[Track, ...]
+
     def config_hash(self) -> str:
         return stable_hash(dataclasses.asdict(self))
+
+    def with_axes(self, **changes: Any) -> Spec:
+        """A one-track spec with some of its axes replaced (ad-hoc runs and tests)."""
+        (track,) = self.tracks
+        return dataclasses.replace(
+            self, tracks=(dataclasses.replace(track, axes=dataclasses.replace(track.axes, **changes)),)
+        )
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -73,7 +107,8 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-PROFILES = ("smoke", "quick")
+PROFILES = ("smoke", "quick", "full")
+TRACK_KEYS = {"axes", "train", "eval"}
 
 
 def load_profile(name: str) -> Spec:
@@ -98,21 +133,58 @@ def parse_spec(text: str, source: str = "spec") -> Spec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{source}: malformed TOML: {err}") from None
-    _check_keys(raw, {"name", "axes", "train", "eval"}, source)
+    _check_keys(raw, {"name", "tracks"} | TRACK_KEYS, source)
     name = raw.get("name")
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise SpecError(f"{source}: 'name' must be a non-empty string of letters, digits, '-' or '_'")
-    if "axes" not in raw:
-        raise SpecError(f"{source}: missing [axes] table")
-    axes = _build(Axes, raw["axes"], f"{source} [axes]")
-    for key, registry in (("methods", METHODS), ("datasets", DATASETS), ("solvers", SOLVERS)):
+    if not isinstance(name, str) or not _plain_name(name) or name.startswith("_"):
+        raise SpecError(f"{source}: 'name' must be a non-empty string of letters, digits, '-' or '_', "
+                        "not starting with '_'")  # fmt: skip
+    tables = {}
+    if TRACK_KEYS & set(raw):
+        if "axes" not in raw:
+            raise SpecError(f"{source}: missing [axes] table")
+        tables["main"] = {key: raw[key] for key in TRACK_KEYS & set(raw)}
+    _check_keys(raw.get("tracks", {}), set(raw.get("tracks", {})), f"{source} [tracks]")  # a table of tables
+    for track_name, table in raw.get("tracks", {}).items():
+        where = f"{source} [tracks.{track_name}]"
+        if track_name in tables or not _plain_name(track_name):
+            raise SpecError(f"{where}: a track name must be new, of letters, digits, '-' or '_'")
+        _check_keys(table, TRACK_KEYS, where)
+        if "axes" not in table:
+            raise SpecError(f"{where}: missing axes table")
+        tables[track_name] = table
+    if not tables:
+        raise SpecError(f"{source}: missing [axes] table (or [tracks.<name>.axes] tables)")
+    spec = Spec(name, tuple(_parse_track(n, t, f"{source}" + ("" if n == "main" else f" [tracks.{n}]"))
+                            for n, t in tables.items()))  # fmt: skip
+    return spec
+
+
+def _plain_name(text: str) -> bool:
+    return bool(text) and all(c.isalnum() or c in "-_" for c in text)
+
+
+def _parse_track(name: str, table: dict, source: str) -> Track:
+    axes = _build(Axes, table["axes"], f"{source} [axes]")
+    if axes.datasets == ("all",):  # every 2D dataset: image datasets are named, as each needs its own recipe
+        axes = dataclasses.replace(axes, datasets=tuple(n for n, d in DATASETS.items() if d.kind == "points"))
+    for key, registry in (("methods", METHODS), ("solvers", SOLVERS)):
         if getattr(axes, key) == ("all",):  # `methods = "all"` means every registered name
             axes = dataclasses.replace(axes, **{key: tuple(registry.names())})
-    train = _build(TrainConfig, raw.get("train", {}), f"{source} [train]")
-    evaluation = _build(EvalConfig, raw.get("eval", {}), f"{source} [eval]")
-    spec = Spec(name, axes, train, evaluation)
-    _validate(spec, source)
-    return spec
+    train = _build(TrainConfig, table.get("train", {}), f"{source} [train]")
+    evaluation = _build(EvalConfig, table.get("eval", {}), f"{source} [eval]")
+    _check_names(axes.datasets, DATASETS, source)
+    if not axes.datasets:
+        raise SpecError(f"{source}: [axes] datasets is empty")
+    kinds = {DATASETS.get(d).kind: d for d in axes.datasets}
+    if len(kinds) > 1:
+        raise SpecError(f"{source}: one track cannot mix 2D and image datasets ({', '.join(kinds.values())}); "
+                        "put them in separate [tracks.<name>] tables")  # fmt: skip
+    (kind,) = kinds
+    if evaluation.metrics in ((), ("all",)):
+        evaluation = dataclasses.replace(evaluation, metrics=tuple(n for n, m in METRICS.items() if m.kind == kind))
+    track = Track(name, axes, train, evaluation)
+    _validate(track, source)
+    return track
 
 
 def _check_keys(table: dict, valid: set[str], where: str) -> None:
@@ -148,12 +220,22 @@ def _build(cls: type, table: dict, where: str) -> Any:
         raise SpecError(f"{where}: {err}") from None
 
 
-def _validate(spec: Spec, source: str) -> None:
+def _validate(spec: Track, source: str) -> None:
     axes = spec.axes
     _check_names(axes.methods, METHODS, source)
-    _check_names(axes.datasets, DATASETS, source)
     _check_names(axes.solvers, SOLVERS, source)
     _check_names(spec.eval.metrics, METRICS, source)
+    wrong = [m for m in spec.eval.metrics if METRICS.get(m).kind != spec.kind]
+    if wrong:
+        valid = ", ".join(n for n, m in METRICS.items() if m.kind == spec.kind)
+        raise SpecError(f"{source}: metric {wrong[0]!r} does not apply to {spec.kind} datasets; valid: {valid}")
+    if spec.eval.extractor not in EXTRACTORS:
+        raise SpecError(f"{source}: unknown extractor {spec.eval.extractor!r}; valid: {', '.join(EXTRACTORS)}")
+    for dataset in axes.datasets:
+        size = DATASETS.get(dataset).reference_size
+        if size is not None and spec.eval.samples > size:
+            raise SpecError(f"{source}: samples = {spec.eval.samples} is more than the {size} reference images "
+                            f"of {dataset}; valid: 1 to {size}")  # fmt: skip
     for key in ("methods", "datasets", "solvers"):
         if not getattr(axes, key):
             raise SpecError(f"{source}: [axes] {key} is empty")
@@ -183,11 +265,15 @@ def _validate(spec: Spec, source: str) -> None:
         "width": spec.train.width,
         "depth": spec.train.depth,
         "log_every": spec.train.log_every,
+        "patch": spec.train.patch,
         "samples": spec.eval.samples,
+        "grid": spec.eval.grid,
     }
     for key, value in positive.items():
         if value <= 0:
             raise SpecError(f"{source}: {key} must be positive, got {value}")
+    if spec.kind == "images" and 28 % spec.train.patch:
+        raise SpecError(f"{source}: patch must divide the image size 28; valid: 1, 2, 4, 7, 14, 28")
     if not spec.train.lr > 0:
         raise SpecError(f"{source}: lr must be positive, got {spec.train.lr}")
 

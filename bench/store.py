@@ -15,9 +15,16 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+import torch
+
+FLOOR_METHOD = "floor"
+"""The `method` of the reference rows: the metric of real data against the reference."""
+
 CELL_COLUMNS = [
     "key", "train_key", "run_id", "method", "dataset", "seed", "solver", "steps", "tol", "nfe",
-    "metric", "value", "status", "reason", "n_samples", "train_seconds", "sample_seconds",
+    "metric", "value", "value_sd", "floor", "vs_floor", "status", "reason", "n_samples", "extractor", "data_hash",
+    "train_seconds", "sample_seconds",
     "samples_per_second", "train_peak_mb", "sample_peak_mb",
     "git_rev", "torch_version", "numpy_version", "python_version", "device", "threads", "config_hash",
     "cell_rows",
@@ -83,7 +90,7 @@ class CsvLog:
 
 
 class ResultStore:
-    """`results/<sweep>/`: cells.csv, training.csv, provenance.jsonl and checkpoints/."""
+    """`results/<sweep>/`: cells.csv, training.csv, provenance.jsonl, checkpoints/ and grids/."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -94,6 +101,28 @@ class ResultStore:
 
     def checkpoint(self, train_key: str) -> Path:
         return self.folder / "checkpoints" / f"{train_key}.pt"
+
+    def grid(self, key: str) -> Path:
+        """The first samples of an image cell, uint8 [k, c, h, w] (numpy .npy), for its sample grid."""
+        return self.folder / "grids" / f"{key}.npy"
+
+    def save_grid(self, key: str, images: torch.Tensor) -> None:
+        path = self.grid(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            np.save(f, images.numpy())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def floor_values(self) -> dict[str, dict[str, float]]:
+        """{floor cell key: {metric: value}} of the finished floor cells."""
+        floors: dict[str, dict[str, float]] = {}
+        for row in self.cells.rows():
+            if row["method"] == FLOOR_METHOD and row["status"] == "ok":
+                floors.setdefault(row["key"], {})[row["metric"]] = float(row["value"])
+        return floors
 
     def _complete_keys(self) -> set[str]:
         """Keys of cells with all their rows; rows of partly written cells are removed."""

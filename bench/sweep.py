@@ -12,19 +12,20 @@ import dataclasses
 import itertools
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from bench import provenance
+from bench import images, provenance
 from bench.data import DATASETS
-from bench.metrics import METRICS
+from bench.judge import Judge, build_judge
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
-from bench.spec import Spec, SpecError, stable_hash
-from bench.store import ResultStore
+from bench.spec import Spec, SpecError, Track, stable_hash
+from bench.store import FLOOR_METHOD, ResultStore
 from bench.train import TrainingDiverged, build_net, load_checkpoint, save_checkpoint, train
 from methods import METHODS
 
@@ -33,7 +34,7 @@ from methods import METHODS
 class Cell:
     method: str
     dataset: str
-    seed: int
+    seed: int | None
     solver: str
     steps: int | None
     tol: float | None
@@ -46,6 +47,7 @@ class Group:
     dataset: str
     seed: int
     train_key: str
+    track: Track
     cells: list[Cell] = field(default_factory=list)
 
 
@@ -61,110 +63,145 @@ class Summary:
     seconds: float = 0.0
 
 
-def plan(spec: Spec) -> list[Group]:
-    """Every training group of the spec with its sampling cells, in a stable order."""
-    train_cfg = dataclasses.asdict(spec.train)
-    eval_cfg = dataclasses.asdict(spec.eval)
-    axes = spec.axes
+def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]:
+    """Every training group of the spec with its sampling cells, in a stable order.
+
+    extractors: the extractor id of each image dataset (`Judge.extractor_id`); it is part of
+    the key of every image cell, so a new extractor measures the cells again.
+    """
+    extractors = extractors or {}
     groups = []
-    for method, dataset, seed in itertools.product(axes.methods, axes.datasets, axes.seeds):
-        train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg})
-        group = Group(method, dataset, seed, train_key)
-        for solver in axes.solvers:
-            adaptive = SOLVERS.get(solver).kind == "adaptive"
-            settings = [(None, tol) for tol in axes.tolerances] if adaptive else [(k, None) for k in axes.steps]
-            for steps, tol in settings:
-                cell = {"train_key": train_key, "solver": solver, "steps": steps, "tol": tol, "eval": eval_cfg}
-                group.cells.append(Cell(method, dataset, seed, solver, steps, tol, stable_hash(cell)))
-        groups.append(group)
+    for track in spec.tracks:
+        train_cfg = dataclasses.asdict(track.train)
+        eval_cfg = dataclasses.asdict(track.eval)
+        axes = track.axes
+        for method, dataset, seed in itertools.product(axes.methods, axes.datasets, axes.seeds):
+            train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg})
+            group = Group(method, dataset, seed, train_key, track)
+            extractor = {"extractor": extractors[dataset]} if dataset in extractors else {}
+            for solver in axes.solvers:
+                adaptive = SOLVERS.get(solver).kind == "adaptive"
+                settings = [(None, tol) for tol in axes.tolerances] if adaptive else [(k, None) for k in axes.steps]
+                for steps, tol in settings:
+                    cell = {"train_key": train_key, "solver": solver, "steps": steps, "tol": tol, "eval": eval_cfg,
+                            **extractor}  # fmt: skip
+                    group.cells.append(Cell(method, dataset, seed, solver, steps, tol, stable_hash(cell)))
+            groups.append(group)
     return groups
 
 
-def run(spec: Spec, results_root: Path, *, progress: bool | None = None) -> Summary:
+def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
+        inception_weights: Path | None = None) -> Summary:  # fmt: skip
     """Run every missing cell of `spec`, appending to `results_root/<spec.name>/`.
 
     progress: None shows a tqdm bar only on a terminal; True or False forces it.
+    Raises images.DataUnavailable (a dataset's files are missing) before writing anything.
     """
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
+    judges = build_judges(spec, results_root, inception_weights=inception_weights)  # may raise: nothing written yet
     store = ResultStore(Path(results_root) / spec.name)
     prov = _new_run(spec)
     summary = Summary()
-    groups = plan(spec)
+    groups = plan(spec, {d: j.extractor_id for (_, d), j in judges.items() if j.extractor_id})
     pending_total = sum(c.key not in store.done for g in groups for c in g.cells)
     bar = tqdm(
         total=pending_total, desc=spec.name, unit="cell", disable=(not progress) if progress is not None else None
     )
-    for cell in floor_cells(spec):
+    for track, cell in floor_cells(spec, judges):
         if cell.key in store.done:
             summary.already_done += 1
         else:
-            _run_floor(spec, cell, store, prov)
+            _run_floor(track, cell, judges[track.name, cell.dataset], store, prov)
             summary.references += 1
+    floors = store.floor_values()
     for group in groups:
         pending = [c for c in group.cells if c.key not in store.done]
         summary.already_done += len(group.cells) - len(pending)
         if pending:
-            _run_group(spec, group, pending, store, prov, summary, bar)
+            judge = judges[group.track.name, group.dataset]
+            floor = floors.get(floor_key(group.track, group.dataset, group.seed, judge), {})
+            _run_group(group, pending, judge, floor, store, prov, summary, bar)
     bar.close()
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary
 
 
-FLOOR_METHOD = "floor"
-"""The `method` of the reference rows: the metric between two independent target draws."""
+def build_judges(spec: Spec, results_root: Path, **options: object) -> dict[tuple[str, str], Judge]:
+    """The judge of every (track, dataset) of the spec; image datasets load (or train) their extractor."""
+    return {
+        (track.name, dataset): build_judge(DATASETS.get(dataset), track.eval, results_root, **options)
+        for track in spec.tracks
+        for dataset in track.axes.datasets
+    }
 
 
-def floor_cells(spec: Spec) -> list[Cell]:
-    """One reference cell per (dataset, seed): what a perfect sampler scores with n samples."""
-    eval_cfg = dataclasses.asdict(spec.eval)
-    return [
-        Cell(FLOOR_METHOD, dataset, seed, "", None, None,
-             stable_hash({"floor": dataset, "seed": seed, "eval": eval_cfg}))
-        for dataset in spec.axes.datasets
-        for seed in spec.axes.seeds
-    ]  # fmt: skip
+def floor_key(track: Track, dataset: str, seed: int | None, judge: Judge) -> str:
+    """The key of the floor cell that a cell of (track, dataset, seed) is read against.
+
+    2D floors depend on the seed (the draws do); an image floor is one per (dataset, sample
+    count, extractor), since its held-out and reference images are fixed.
+    """
+    if judge.dataset.kind == "images":
+        return stable_hash({"floor": dataset, "eval": dataclasses.asdict(track.eval), "extractor": judge.extractor_id,
+                            "data": judge.data_hash})  # fmt: skip
+    return stable_hash({"floor": dataset, "seed": seed, "eval": dataclasses.asdict(track.eval)})
 
 
-def _run_floor(spec: Spec, cell: Cell, store: ResultStore, prov: dict) -> None:
-    dataset = DATASETS.get(cell.dataset)
-    n = spec.eval.samples
+def floor_cells(spec: Spec, judges: Mapping[tuple[str, str], Judge]) -> list[tuple[Track, Cell]]:
+    """One reference cell per floor key: what a perfect sampler scores with the same sample count."""
+    cells: dict[str, tuple[Track, Cell]] = {}
+    for track in spec.tracks:
+        for dataset in track.axes.datasets:
+            judge = judges[track.name, dataset]
+            seeds = [None] if judge.dataset.kind == "images" else track.axes.seeds
+            for seed in seeds:
+                key = floor_key(track, dataset, seed, judge)
+                cells.setdefault(key, (track, Cell(FLOOR_METHOD, dataset, seed, "", None, None, key)))
+    return list(cells.values())
+
+
+def _run_floor(track: Track, cell: Cell, judge: Judge, store: ResultStore, prov: dict) -> None:
+    dataset = judge.dataset
+    n = track.eval.samples
     reference = draw_heldout(dataset, cell.seed, n)
     other = draw_floor_sample(dataset, cell.seed, n)
-    group = Group(FLOOR_METHOD, cell.dataset, cell.seed, train_key="")
+    group = Group(FLOOR_METHOD, cell.dataset, cell.seed, "", track)
+    reason = "held-out real images vs the reference" if dataset.kind == "images" else "two independent target draws"
     store.add_cell(
-        [_row(cell, group, prov, metric=name, value=METRICS.get(name).fn(other, reference), status="ok",
-              reason="two independent target draws", nfe=0, n_samples=n)
-         for name in spec.eval.metrics]
+        [_row(cell, group, prov, **measured, status="ok", reason=reason, nfe=0, n_samples=n,
+              extractor=judge.extractor_id, data_hash=judge.data_hash)
+         for measured in judge.measure(other, reference)]
     )  # fmt: skip
 
 
 def _row(cell: Cell, group: Group, prov: dict, **values: object) -> dict:
+    blank = lambda value: "" if value is None else value  # noqa: E731
     row = {
         "key": cell.key, "train_key": group.train_key, "method": cell.method, "dataset": cell.dataset,
-        "seed": cell.seed, "solver": cell.solver, "steps": cell.steps if cell.steps is not None else "",
-        "tol": cell.tol if cell.tol is not None else "", **prov,
+        "seed": blank(cell.seed), "solver": cell.solver, "steps": blank(cell.steps), "tol": blank(cell.tol), **prov,
+        "value_sd": "", "floor": "", "vs_floor": "", "extractor": "", "data_hash": "",
     }  # fmt: skip
     row.update(values)
     return row
 
 
-def obtain_model(spec: Spec, group: Group, store: ResultStore, prov: dict,
-                 summary: Summary) -> tuple[torch.nn.Module, dict]:  # fmt: skip
+def obtain_model(group: Group, store: ResultStore, prov: dict, summary: Summary) -> tuple[torch.nn.Module, dict]:
     """The group's trained network: loaded from its checkpoint, or trained and checkpointed."""
     dataset = DATASETS.get(group.dataset)
-    net = build_net(dataset, spec.train, group.seed)
+    recipe = group.track.train
+    net = build_net(dataset, recipe, group.seed)
     ckpt = store.checkpoint(group.train_key)
     meta = load_checkpoint(ckpt, net, group.train_key)
     if meta is not None:
         summary.loaded += 1
     else:
-        trained = train(METHODS.get(group.method), dataset, spec.train, group.seed)
+        trained = train(METHODS.get(group.method), dataset, recipe, group.seed)
         net = trained.net
         meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
                 "method": group.method, "dataset": group.dataset, "seed": group.seed,
-                "train": dataclasses.asdict(spec.train), "losses": trained.losses}  # fmt: skip
+                "train": dataclasses.asdict(recipe), "losses": trained.losses}  # fmt: skip
         save_checkpoint(ckpt, net, meta)
         summary.trained += 1
     store.log_training(meta, prov["run_id"])
@@ -187,7 +224,7 @@ def train_all(spec: Spec, results_root: Path) -> Summary:
     prov = _new_run(spec)
     summary = Summary()
     for group in groups:
-        obtain_model(spec, group, store, prov, summary)
+        obtain_model(group, store, prov, summary)
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary
@@ -206,8 +243,8 @@ def _record_run(store: ResultStore, spec: Spec, prov: dict, summary: Summary) ->
     )  # fmt: skip
 
 
-def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore, prov: dict,
-               summary: Summary, bar: tqdm) -> None:  # fmt: skip
+def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[str, float], store: ResultStore,
+               prov: dict, summary: Summary, bar: tqdm) -> None:  # fmt: skip
     method = METHODS.get(group.method)
     dataset = DATASETS.get(group.dataset)
 
@@ -223,14 +260,14 @@ def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore
         return
 
     try:
-        net, meta = obtain_model(spec, group, store, prov, summary)
+        net, meta = obtain_model(group, store, prov, summary)
     except TrainingDiverged as err:
         for cell in pending:
             close(cell, "failed", f"training diverged: {err}")
         summary.failed += len(pending)
         return
 
-    n = spec.eval.samples
+    n = group.track.eval.samples
     x0 = draw_source(dataset, group.seed, n)
     reference = draw_heldout(dataset, group.seed, n)
     for cell in pending:
@@ -247,21 +284,29 @@ def _run_group(spec: Spec, group: Group, pending: list[Cell], store: ResultStore
             close(cell, "failed", f"sampling raised {type(err).__name__}: {err}")
             summary.failed += 1
             continue
-        timing = {
+        common = {
             "nfe": out.nfe, "n_samples": n, "status": "ok", "reason": "",
             "train_seconds": meta["seconds"], "sample_seconds": out.seconds,
             "samples_per_second": n / out.seconds if out.seconds > 0 else float("inf"),
             "train_peak_mb": meta["peak_mb"], "sample_peak_mb": out.peak_mb,
+            "extractor": judge.extractor_id, "data_hash": judge.data_hash,
         }  # fmt: skip
-        finite = bool(torch.isfinite(out.x).all())
-        rows = [
-            _row(cell, group, prov, metric=name, **timing,
-                 value=METRICS.get(name).fn(out.x, reference) if finite else float("nan"))
-            for name in spec.eval.metrics
-        ]  # fmt: skip
-        if not finite:
-            for row in rows:
-                row.update(status="failed", reason="samples contain NaN or inf")
+        if torch.isfinite(out.x).all():
+            measured = judge.measure(out.x, reference)
+        else:
+            measured = [{"metric": m, "value": float("nan"), "value_sd": ""} for m in group.track.eval.metrics]
+            common.update(status="failed", reason="samples contain NaN or inf")
+        rows = [_row(cell, group, prov, **common, **m, **_against_floor(m, floor)) for m in measured]
+        if dataset.kind == "images" and common["status"] == "ok":
+            store.save_grid(cell.key, images.to_uint8(out.x[: group.track.eval.grid]))
         store.add_cell(rows)
         summary.sampled += 1
         bar.update(1)
+
+
+def _against_floor(measured: dict, floor: Mapping[str, float]) -> dict:
+    """The floor of the row's metric and the ratio value / floor (empty where there is none)."""
+    value, base = measured["value"], floor.get(measured["metric"])
+    if base is None:
+        return {"floor": "", "vs_floor": ""}
+    return {"floor": base, "vs_floor": value / base if base > 0 else ""}

@@ -17,6 +17,7 @@ from bench.memory import PeakMemory
 from bench.nets import MLP
 from bench.rng import derive_seed, generator
 from bench.spec import TrainConfig
+from bench.unet import UNet
 from methods import Method
 
 
@@ -33,9 +34,12 @@ class Trained:
 
 
 def build_net(dataset: Dataset, cfg: TrainConfig, seed: int) -> nn.Module:
-    """The shared network, initialised from its own seed without touching the global RNG."""
+    """The shared network of the dataset's kind (an MLP on 2D points, a UNet on images),
+    initialised from its own seed without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
+        if dataset.kind == "images":
+            return UNet(dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, patch=cfg.patch)
         return MLP(dim=dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs)
 
 

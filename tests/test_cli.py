@@ -65,7 +65,7 @@ BAD_ARGS = {
         ["train", "--method", "iadb", "--dataset", "gauss-moons", "--seed", "-1"],
         "seed must be a non-negative integer, got '-1'",
     ),
-    "unknown-profile": (["sweep", "--profile", "huge"], "unknown profile 'huge'; valid profiles: smoke, quick"),
+    "unknown-profile": (["sweep", "--profile", "huge"], "unknown profile 'huge'; valid profiles: smoke, quick, full"),
     "missing-spec": (["sweep", "--spec", "nowhere.toml"], "cannot read spec file nowhere.toml"),
 }  # fmt: skip
 

@@ -36,16 +36,20 @@ def expected_status(method: str, dataset: str, solver: str) -> str:
 def test_smoke_matrix_every_method_and_applicable_solver(smoke_run):
     _, summary, cells = smoke_run
     seen = {(r.method, r.dataset, r.solver): r.status for r in cells.itertuples()}
+    datasets = [d for track in SMOKE.tracks for d in track.axes.datasets]
+    assert {n for n, d in DATASETS.items() if d.kind == "points"} <= set(datasets)
     for method in METHODS.names():
-        for dataset in DATASETS.names():
+        for dataset in datasets:
             for solver in SOLVERS.names():
                 assert seen[(method, dataset, solver)] == expected_status(method, dataset, solver), (
                     method, dataset, solver)  # fmt: skip
     floors = cells[cells.method == sweep.FLOOR_METHOD]
-    assert len(floors) == len(DATASETS) * len(SMOKE.eval.metrics)
-    assert (floors.value.astype(float) > 0).all()
+    points = floors[floors.dataset.map(lambda d: DATASETS.get(d).kind == "points")]
+    assert len(points) == len(SMOKE.tracks[0].axes.datasets) * len(SMOKE.tracks[0].eval.metrics)
+    assert (points.value.astype(float) > 0).all()
     ok = cells[(cells.status == "ok") & (cells.method != sweep.FLOOR_METHOD)]
-    assert set(ok.metric) == {"w2", "energy"}
+    ok = ok[ok.metric.isin(["w2", "energy"])]
+    assert len(ok) and set(ok.metric) == {"w2", "energy"}
     values = ok.value.astype(float)
     assert (values >= 0).all() and np.isfinite(values).all()
     assert (ok.sample_seconds.astype(float) > 0).all() and (ok.sample_peak_mb.astype(float) > 0).all()
@@ -54,7 +58,7 @@ def test_smoke_matrix_every_method_and_applicable_solver(smoke_run):
     skipped = cells[cells.status == "skipped"]
     assert (skipped.reason.str.len() > 0).all()
     assert summary.trained == sum(
-        expected_status(m, d, "euler") == "ok" for m in METHODS.names() for d in DATASETS.names()
+        expected_status(m, d, "euler") == "ok" for m in METHODS.names() for d in datasets
     )
 
 
@@ -72,7 +76,7 @@ def test_rerun_of_a_finished_sweep_does_no_work(smoke_run):
     assert again.already_done == len(cells.key.unique())
     assert len(pd.read_csv(root / "smoke" / "cells.csv")) == len(cells)
     training = pd.read_csv(root / "smoke" / "training.csv")
-    steps_logged = SMOKE.train.steps // SMOKE.train.log_every
+    steps_logged = SMOKE.tracks[0].train.steps // SMOKE.tracks[0].train.log_every
     assert training.train_key.nunique() == first.trained
     assert (training.groupby("train_key").step.count() == steps_logged).all()
 
@@ -87,11 +91,10 @@ def test_same_seed_gives_bitwise_identical_values(smoke_run, tmp_path):
 
 
 def test_adding_a_solver_runs_only_its_cells(tmp_path):
-    axes = dataclasses.replace(SMOKE.axes, methods=("iadb", "ddpm"), datasets=("gauss-moons",), solvers=("euler",))
-    spec = dataclasses.replace(SMOKE, axes=axes)
+    spec = SMOKE.with_axes(methods=("iadb", "ddpm"), datasets=("gauss-moons",), solvers=("euler",))
     first = sweep.run(spec, tmp_path, progress=False)
     assert (first.trained, first.sampled) == (2, 2)
-    wider = dataclasses.replace(spec, axes=dataclasses.replace(axes, solvers=("euler", "heun", "ddim")))
+    wider = spec.with_axes(solvers=("euler", "heun", "ddim"))
     second = sweep.run(wider, tmp_path, progress=False)
     # heun for both methods, ddim for ddpm only (skipped for iadb); no training
     assert (second.trained, second.loaded, second.sampled, second.skipped) == (0, 2, 3, 1)
@@ -100,8 +103,7 @@ def test_adding_a_solver_runs_only_its_cells(tmp_path):
 
 @pytest.mark.parametrize("cut", [-1, -20, -300])
 def test_a_partly_written_cell_is_removed_and_runs_again(tmp_path, cut):
-    axes = dataclasses.replace(SMOKE.axes, methods=("iadb",), datasets=("gauss-moons",), solvers=("euler", "rk4"))
-    spec = dataclasses.replace(SMOKE, axes=axes)
+    spec = SMOKE.with_axes(methods=("iadb",), datasets=("gauss-moons",), solvers=("euler", "rk4"))
     sweep.run(spec, tmp_path, progress=False)
     csv = tmp_path / "smoke" / "cells.csv"
     before = pd.read_csv(csv)
@@ -124,8 +126,8 @@ def test_a_cell_that_raises_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path
         return real_sample(method, net, solver, x0, **kwargs)
 
     monkeypatch.setattr(sweep, "sample", flaky)
-    axes = dataclasses.replace(SMOKE.axes, methods=("iadb",), datasets=("gauss-moons",), solvers=("heun", "rk4"))
-    summary = sweep.run(dataclasses.replace(SMOKE, axes=axes), tmp_path, progress=False)
+    spec = SMOKE.with_axes(methods=("iadb",), datasets=("gauss-moons",), solvers=("heun", "rk4"))
+    summary = sweep.run(spec, tmp_path, progress=False)
     assert (summary.failed, summary.sampled) == (1, 1)
     cells = pd.read_csv(tmp_path / "smoke" / "cells.csv", keep_default_na=False)
     failed = cells[cells.solver == "heun"]
@@ -145,8 +147,11 @@ def test_results_written_with_other_columns_are_refused_not_mixed(tmp_path, caps
 
 
 def test_a_diverging_training_fails_its_cells_writes_no_checkpoint_and_the_sweep_goes_on(tmp_path):
-    axes = dataclasses.replace(SMOKE.axes, methods=("iadb",), datasets=("gauss-moons",), solvers=("euler",))
-    spec = dataclasses.replace(SMOKE, axes=axes, train=dataclasses.replace(SMOKE.train, lr=1e30, log_every=1))
+    spec = SMOKE.with_axes(methods=("iadb",), datasets=("gauss-moons",), solvers=("euler",))
+    (track,) = spec.tracks
+    spec = dataclasses.replace(
+        spec, tracks=(dataclasses.replace(track, train=dataclasses.replace(track.train, lr=1e30, log_every=1)),)
+    )
     summary = sweep.run(spec, tmp_path, progress=False)
     assert (summary.trained, summary.failed, summary.references) == (0, 1, 1)
     cells = pd.read_csv(tmp_path / "smoke" / "cells.csv", keep_default_na=False)
