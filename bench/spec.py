@@ -93,12 +93,13 @@ class Spec:
     def config_hash(self) -> str:
         return stable_hash(dataclasses.asdict(self))
 
-    def with_axes(self, **changes: Any) -> Spec:
-        """A one-track spec with some of its axes replaced (ad-hoc runs and tests)."""
-        (track,) = self.tracks
-        return dataclasses.replace(
-            self, tracks=(dataclasses.replace(track, axes=dataclasses.replace(track.axes, **changes)),)
-        )
+    def with_axes(self, track: str | None = None, **changes: Any) -> Spec:
+        """A one-track spec: the named track (default: the first) with some of its axes replaced."""
+        chosen = next((t for t in self.tracks if t.name == track), None) if track else self.tracks[0]
+        if chosen is None:
+            raise SpecError(f"{self.name} has no track {track!r}; tracks: {', '.join(t.name for t in self.tracks)}")
+        axes = dataclasses.replace(chosen.axes, **changes)
+        return dataclasses.replace(self, tracks=(dataclasses.replace(chosen, axes=axes),))
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -180,6 +181,9 @@ def _parse_track(name: str, table: dict, source: str) -> Track:
         raise SpecError(f"{source}: one track cannot mix 2D and image datasets ({', '.join(kinds.values())}); "
                         "put them in separate [tracks.<name>] tables")  # fmt: skip
     (kind,) = kinds
+    sizes = [DATASETS.get(d).reference_size for d in axes.datasets if DATASETS.get(d).reference_size]
+    if "samples" not in table.get("eval", {}) and sizes:  # the default, capped by the reference images there are
+        evaluation = dataclasses.replace(evaluation, samples=min(evaluation.samples, *sizes))
     if evaluation.metrics in ((), ("all",)):
         evaluation = dataclasses.replace(evaluation, metrics=tuple(n for n, m in METRICS.items() if m.kind == kind))
     track = Track(name, axes, train, evaluation)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from bench import images, provenance
 from bench.data import DATASETS
-from bench.judge import Judge, build_judge
+from bench.judge import ExtractorUnavailable, Judge, build_judge
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
 from bench.spec import Spec, SpecError, Track, stable_hash
@@ -99,8 +99,9 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
     """
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
-    judges = build_judges(spec, results_root, inception_weights=inception_weights)  # may raise: nothing written yet
+    check_inputs(spec, inception_weights)  # missing data or weights: raise before anything is written
     store = ResultStore(Path(results_root) / spec.name)
+    judges = build_judges(spec, results_root, inception_weights=inception_weights)
     prov = _new_run(spec)
     summary = Summary()
     groups = plan(spec, {d: j.extractor_id for (_, d), j in judges.items() if j.extractor_id})
@@ -126,6 +127,22 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary
+
+
+def check_inputs(spec: Spec, inception_weights: Path | None = None) -> None:
+    """Raise DataUnavailable or ExtractorUnavailable if an image dataset's files, or the
+    Inception weights an evaluation asks for, are not on this machine."""
+    for track in spec.tracks:
+        for dataset in track.axes.datasets:
+            if DATASETS.get(dataset).kind == "images":
+                images.load_splits(dataset)
+                if track.eval.extractor == "inception" and (inception_weights is None or
+                                                            not Path(inception_weights).is_file()):  # fmt: skip
+                    raise ExtractorUnavailable(
+                        f"track {track.name!r} measures with the Inception extractor, whose weights are never "
+                        "downloaded: pass --inception-weights PATH to the file "
+                        'weights-inception-2015-12-05-6726825d.pth (or use extractor = "classifier")'
+                    )
 
 
 def build_judges(spec: Spec, results_root: Path, **options: object) -> dict[tuple[str, str], Judge]:

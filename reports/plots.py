@@ -14,14 +14,17 @@ import seaborn as sns  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
+from reports import grids  # noqa: E402
+
 FLOOR_METHOD = "floor"  # the reference rows of a sweep (bench.sweep.FLOOR_METHOD)
 PLAIN = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # no mathtext: it dominates drawing time
 SOLVER_ORDER = ["euler", "midpoint", "heun", "rk4", "rk45", "ancestral", "ddim"]
+PLOTTED = ["w2", "energy", "fd", "kid", "precision", "recall"]  # against steps and NFE
 
 
 def load_cells(csv_path: Path) -> pd.DataFrame:
     """The finished cells of a sweep: one row per cell and metric, status 'ok' only."""
-    cells = pd.read_csv(csv_path)
+    cells = pd.read_csv(csv_path, dtype={"seed": "Int64"})
     return cells[cells.status == "ok"].copy()
 
 
@@ -32,7 +35,8 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     Does nothing when the CSV (and this module) are unchanged since the last call.
     """
     stamp = out_dir / "plots.sha256"
-    digest = hashlib.sha256(Path(csv_path).read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    digest = hashlib.sha256(Path(csv_path).read_bytes() + Path(__file__).read_bytes()
+                            + Path(grids.__file__).read_bytes()).hexdigest()  # fmt: skip
     if stamp.exists():
         previous, *files = stamp.read_text().splitlines()
         if previous == digest and all(Path(f).exists() for f in files):
@@ -40,6 +44,7 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     cells = load_cells(csv_path)
     floors = cells[cells.method == FLOOR_METHOD].groupby(["dataset", "metric"]).value.mean()
     cells = cells[cells.method != FLOOR_METHOD]
+    cells = cells[cells.metric.isin(PLOTTED)]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     sns.set_theme(style="whitegrid", context="notebook")
@@ -56,8 +61,12 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
                 height=3.0, aspect=1.2, errorbar="sd",
             )  # fmt: skip
             columns = min(3, data.method.nunique())
+            positive = bool((data.value > 0).all())
             for i, ax in enumerate(grid.axes.flat):
                 ax.set_xscale("log", base=2)
+                if not positive:  # KID can dip below 0: a log axis would hide those cells
+                    ax.xaxis.set_major_formatter(PLAIN)
+                    continue
                 ax.set_yscale("log")
                 ax.xaxis.set_major_formatter(PLAIN)
                 ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -76,8 +85,10 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
             grid.savefig(path, dpi=90, bbox_inches="tight")
             plt.close(grid.figure)
             written.append(path)
+    all_cells = load_cells(csv_path)
+    written += grids.draw_grids(all_cells, Path(csv_path).parent / "grids", out_dir)
     summary = out_dir / "summary.md"
-    summary.write_text(summary_markdown(cells, floors))
+    summary.write_text(summary_markdown(cells, floors) + grids.image_summary(all_cells))
     written.append(summary)
     stamp.write_text("\n".join([digest, *map(str, written)]) + "\n")
     return written
@@ -87,7 +98,7 @@ def summary_markdown(cells: pd.DataFrame, floors: pd.Series, steps: tuple[int, .
     """Markdown tables: mean metric over seeds by method x solver at the given step counts,
     each with its floor (the metric between two independent target draws)."""
     parts = []
-    fixed = cells[cells.steps.isin(steps)]
+    fixed = cells[cells.steps.isin(steps) & cells.metric.isin(["w2", "energy"])]
     for (dataset, metric), frame in fixed.groupby(["dataset", "metric"], sort=True):
         table = frame.pivot_table(index=["method", "solver"], columns="steps", values="value", aggfunc="mean")
         table.columns = [f"K={int(k)}" for k in table.columns]

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -6,3 +8,33 @@ import torch
 def _deterministic():
     torch.use_deterministic_algorithms(True)
     yield
+
+
+@pytest.fixture(scope="session")
+def extractors_folder(tmp_path_factory):
+    """The mnist5k classifier, trained once per test session (the harness's fixed recipe)."""
+    from bench.classifier import obtain_classifier
+    from bench.images import load_splits
+
+    folder = tmp_path_factory.mktemp("shared") / "_extractors"
+    obtain_classifier(load_splits("mnist5k"), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def with_extractors(extractors_folder):
+    """`with_extractors(root)`: make `root` a results root whose `_extractors` folder is the
+    session's trained classifier, so image sweeps under it do not train their own."""
+    from bench.judge import EXTRACTORS_FOLDER
+
+    def link(root):
+        root.mkdir(parents=True, exist_ok=True)
+        os.symlink(extractors_folder, root / EXTRACTORS_FOLDER)
+        return root
+
+    return link
+
+
+@pytest.fixture
+def results_root(tmp_path, with_extractors):
+    return with_extractors(tmp_path / "results")

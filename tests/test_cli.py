@@ -46,6 +46,25 @@ BAD_TOML = {
     "repeated-method": ("name = 'x'\n[axes]\nmethods=['iadb', 'iadb']\ndatasets=['gauss-moons']\n",
                         "[axes] methods lists 'iadb' more than once"),
     "escaping-name": ("name = '../x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons']\n", "'name' must be"),
+    "mixed-kinds": ("name = 'x'\n[axes]\nmethods=['iadb']\ndatasets=['gauss-moons', 'mnist5k']\n",
+                    "one track cannot mix 2D and image datasets"),
+    "image-metric-on-2d": ("name = 'x'\n" + AXES + "[eval]\nmetrics=['fd']\n",
+                           "metric 'fd' does not apply to points datasets; valid: w2, energy"),
+    "point-metric-on-images": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n"
+                               "[tracks.m.eval]\nmetrics=['w2']\n", "metric 'w2' does not apply to images datasets"),
+    "too-many-samples": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n"
+                         "[tracks.m.eval]\nsamples=501\n", "more than the 500 reference images of mnist5k"),
+    "bad-patch": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n[tracks.m.train]\npatch=3\n",
+                  "patch must divide the image size 28"),
+    "unknown-extractor": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n"
+                          "[tracks.m.eval]\nextractor='clip'\n",
+                          "unknown extractor 'clip'; valid: classifier, inception"),
+    "unknown-track-key": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n[tracks.m.plot]\n",
+                          "unknown key 'plot'; valid keys: axes, eval, train"),
+    "missing-data": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist']\n",
+                     "mnist is not on this machine"),
+    "inception-without-weights": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n"
+                                  "[tracks.m.eval]\nextractor='inception'\n", "pass --inception-weights PATH"),
 }  # fmt: skip
 
 BAD_ARGS = {
@@ -81,7 +100,7 @@ def test_bad_input_is_one_clear_error_exit_2_and_nothing_written(case, tmp_path,
         argv, message = BAD_ARGS[case]
     results = tmp_path / "results"
     with pytest.raises(SystemExit) as exit_info:
-        raise SystemExit(main([*argv, "--results", str(results)]))
+        raise SystemExit(main(["--data-root", str(tmp_path / "data"), *argv, "--results", str(results)]))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]

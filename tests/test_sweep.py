@@ -18,8 +18,8 @@ PER_STEP = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4, "ancestral": 1, "ddi
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("results")
+def smoke_run(tmp_path_factory, with_extractors):
+    root = with_extractors(tmp_path_factory.mktemp("results"))
     summary = sweep.run(SMOKE, root, progress=False)
     return root, summary, pd.read_csv(root / "smoke" / "cells.csv", keep_default_na=False)
 
@@ -57,9 +57,7 @@ def test_smoke_matrix_every_method_and_applicable_solver(smoke_run):
     assert (fixed.nfe.astype(int) == fixed.solver.map(PER_STEP) * fixed.steps.astype(int)).all()
     skipped = cells[cells.status == "skipped"]
     assert (skipped.reason.str.len() > 0).all()
-    assert summary.trained == sum(
-        expected_status(m, d, "euler") == "ok" for m in METHODS.names() for d in datasets
-    )
+    assert summary.trained == sum(expected_status(m, d, "euler") == "ok" for m in METHODS.names() for d in datasets)
 
 
 def test_rows_carry_provenance(smoke_run):
@@ -76,17 +74,19 @@ def test_rerun_of_a_finished_sweep_does_no_work(smoke_run):
     assert again.already_done == len(cells.key.unique())
     assert len(pd.read_csv(root / "smoke" / "cells.csv")) == len(cells)
     training = pd.read_csv(root / "smoke" / "training.csv")
-    steps_logged = SMOKE.tracks[0].train.steps // SMOKE.tracks[0].train.log_every
     assert training.train_key.nunique() == first.trained
-    assert (training.groupby("train_key").step.count() == steps_logged).all()
+    logged = {t.axes.datasets[0]: t.train.steps // t.train.log_every for t in SMOKE.tracks}
+    counts = training.groupby(["train_key", "dataset"]).step.count().reset_index()
+    assert (counts.step == counts.dataset.map(lambda d: logged.get(d, logged[SMOKE.tracks[0].axes.datasets[0]]))).all()
 
 
-def test_same_seed_gives_bitwise_identical_values(smoke_run, tmp_path):
+def test_same_seed_gives_bitwise_identical_values(smoke_run, results_root):
     _, _, first = smoke_run
-    sweep.run(SMOKE, tmp_path, progress=False)
-    second = pd.read_csv(tmp_path / "smoke" / "cells.csv", keep_default_na=False, dtype=str)
+    sweep.run(SMOKE, results_root, progress=False)
+    second = pd.read_csv(results_root / "smoke" / "cells.csv", keep_default_na=False, dtype=str)
     first = first.astype(str)
-    columns = ["key", "method", "dataset", "seed", "solver", "steps", "tol", "nfe", "metric", "value", "status"]
+    columns = ["key", "method", "dataset", "seed", "solver", "steps", "tol", "nfe", "metric", "value", "value_sd",
+               "floor", "vs_floor", "extractor", "status"]  # fmt: skip
     pd.testing.assert_frame_equal(first[columns].reset_index(drop=True), second[columns].reset_index(drop=True))
 
 
@@ -135,9 +135,10 @@ def test_a_cell_that_raises_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path
     assert set(cells[cells.solver == "rk4"].status) == {"ok"}
 
 
-def test_results_written_with_other_columns_are_refused_not_mixed(tmp_path, capsys):
+def test_results_written_with_other_columns_are_refused_not_mixed(results_root, capsys):
     from bench.cli import main
 
+    tmp_path = results_root
     folder = tmp_path / "smoke"
     folder.mkdir()
     (folder / "cells.csv").write_text("key,method,value\nabc,iadb,0.5\n")
