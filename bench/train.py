@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import os
@@ -44,8 +45,13 @@ def build_net(dataset: Dataset, cfg: TrainConfig, seed: int) -> nn.Module:
 
 
 def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trained:
-    """Adam with cosine learning-rate decay on fresh (source, target, t) batches each step."""
+    """Adam with cosine learning-rate decay on fresh (source, target, t) batches each step.
+
+    With cfg.ema > 0 the returned network holds an exponential moving average of the weights,
+    its decay warming up as min(ema, (1 + step) / (10 + step)).
+    """
     net = build_net(dataset, cfg, seed)
+    average = copy.deepcopy(net) if cfg.ema > 0 else None
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     g = generator(seed, "train", method.name, dataset.name)
@@ -61,11 +67,17 @@ def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trai
             loss.backward()
             opt.step()
             sched.step()
+            if average is not None:
+                decay = min(cfg.ema, (1 + step) / (10 + step))
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(average.parameters()), list(net.parameters()), 1 - decay)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 value = loss.item()
                 if not math.isfinite(value):
                     raise TrainingDiverged(f"loss is {value} at step {step}")
                 losses.append((step, value))
+    if average is not None:
+        net = average
     net.eval()
     return Trained(net, losses, time.perf_counter() - start, mem.peak_mb)
 

@@ -19,7 +19,7 @@ from reports import grids  # noqa: E402
 FLOOR_METHOD = "floor"  # the reference rows of a sweep (bench.sweep.FLOOR_METHOD)
 PLAIN = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # no mathtext: it dominates drawing time
 SOLVER_ORDER = ["euler", "midpoint", "heun", "rk4", "rk45", "ancestral", "ddim"]
-PLOTTED = ["w2", "energy", "fd", "kid", "precision", "recall"]  # against steps and NFE
+PLOTTED = ["w2", "energy", "fd"]  # against steps and NFE; the other image metrics are in summary.md
 
 
 def load_cells(csv_path: Path) -> pd.DataFrame:

@@ -159,3 +159,24 @@ def test_a_diverging_training_fails_its_cells_writes_no_checkpoint_and_the_sweep
     failed = cells[cells.method == "iadb"]
     assert failed.status.tolist() == ["failed"] and "training diverged: loss is" in failed.reason.iloc[0]
     assert not (tmp_path / "smoke" / "checkpoints").exists()
+
+
+def test_image_cells_record_every_metric_against_their_floor_and_keep_a_grid(smoke_run):
+    from bench.images import load_splits
+
+    root, _, cells = smoke_run
+    image = cells[cells.dataset == "mnist5k"]
+    floor = image[image.method == sweep.FLOOR_METHOD]
+    assert floor.seed.eq("").all() and set(floor.metric) == set(SMOKE.tracks[1].eval.metrics)
+    floor_fd = float(floor[floor.metric == "fd"].value.iloc[0])
+    ok = image[(image.status == "ok") & (image.method != sweep.FLOOR_METHOD)]
+    assert ok.groupby("key").metric.apply(set).eq(set(SMOKE.tracks[1].eval.metrics)).all()
+    assert ok.extractor.str.fullmatch(r"classifier-[0-9a-f]{12}").all() and ok.extractor.nunique() == 1
+    assert ok.data_hash.eq(load_splits("mnist5k").content_hash).all()
+    fd = ok[ok.metric == "fd"]
+    assert np.allclose(fd.floor.astype(float), floor_fd)
+    assert np.allclose(fd.vs_floor.astype(float), fd.value.astype(float) / floor_fd)
+    assert (ok[ok.metric == "kid"].value_sd.astype(float) > 0).all()
+    for key in ok.key.unique():
+        grid = np.load(root / "smoke" / "grids" / f"{key}.npy")
+        assert grid.shape == (SMOKE.tracks[1].eval.grid, 1, 28, 28) and grid.dtype == np.uint8

@@ -17,6 +17,7 @@ def test_mnist5k_split_is_fixed_balanced_and_disjoint():
     assert s.train.dtype == torch.uint8 and s.train.shape[1:] == (1, 28, 28)
     for labels, per_class in ((s.train_labels, 400), (s.reference_labels, 50), (s.heldout_labels, 50)):
         assert labels.bincount(minlength=10).tolist() == [per_class] * 10
+    assert s.reference_labels[:20].tolist() == list(range(10)) * 2  # any prefix is class-balanced
     rows = {bytes(x) for x in s.train.flatten(1).numpy()}
     assert not any(bytes(x) in rows for x in s.reference.flatten(1).numpy())
     assert not any(bytes(x) in rows for x in s.heldout.flatten(1).numpy())
