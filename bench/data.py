@@ -32,6 +32,9 @@ class Dataset:
     """'points' (2D, measured by point-cloud metrics) or 'images' (measured through a feature extractor)."""
     reference_size: int | None = None
     """Images: how many real reference (and held-out) images there are; None: unlimited draws."""
+    data_range: tuple[float, float] | None = None
+    """Images: the range of the target in model space, (-1, 1); DDPM's native samplers clamp
+    their data prediction to it (Ho et al.'s clip_denoised). None: unbounded."""
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
@@ -106,7 +109,7 @@ def _image_dataset(name: str, reference_size: int, description: str) -> Dataset:
         train = images.load_splits(name).train
         return images.to_model(train[torch.randint(0, len(train), (n,), generator=g)])
 
-    return Dataset(name, noise, train_images, True, description, images.SHAPE, "images", reference_size)
+    return Dataset(name, noise, train_images, True, description, images.SHAPE, "images", reference_size, (-1.0, 1.0))
 
 
 for _ds in (

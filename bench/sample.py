@@ -78,10 +78,12 @@ def sample(
     steps: int | None = None,
     tol: float | None = None,
     noise: Tensor | None = None,
+    clip: tuple[float, float] | None = None,
 ) -> Samples:
     """Integrate from source samples x0 [n, *d] with `solver` at `steps` (or `tol`).
 
     The network is wrapped in a counter; `nfe` is the number of batched forward calls made.
+    clip: the data's range, passed to native samplers (they clamp their data prediction to it).
     """
     counted = CountingNet(net)
     velocity = lambda x, t: method.velocity(counted, x, t)  # noqa: E731
@@ -95,5 +97,5 @@ def sample(
         else:
             if solver.name not in method.native_samplers:
                 raise NotApplicable(f"{solver.name} is not a native sampler of {method.name}")
-            x = method.native_samplers[solver.name](counted, x0, steps, noise)
+            x = method.native_samplers[solver.name](counted, x0, steps, noise, clip=clip)
     return Samples(x, counted.calls, time.perf_counter() - start, mem.peak_mb)

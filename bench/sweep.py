@@ -291,7 +291,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
             continue
         noise = draw_noise(dataset, group.seed, n, cell.steps) if solver.kind == "native" else None
         try:
-            out = sample(method, net, solver, x0, steps=cell.steps, tol=cell.tol, noise=noise)
+            out = sample(method, net, solver, x0, steps=cell.steps, tol=cell.tol, noise=noise, clip=dataset.data_range)
         except Exception as err:  # one broken cell must not end the sweep: record it, go on
             close(cell, "failed", f"sampling raised {type(err).__name__}: {err}")
             summary.failed += 1

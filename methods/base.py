@@ -22,8 +22,9 @@ from torch import Tensor
 Net = Callable[[Tensor, Tensor], Tensor]
 """A network `net(x, t) -> Tensor` with x: [n, *dims], t: [n] and output shaped like x."""
 
-NativeSampler = Callable[[Net, Tensor, int, Tensor], Tensor]
-"""`sampler(net, x0, steps, noise) -> x`; noise: [steps, n, *dims], drawn by the caller."""
+NativeSampler = Callable[..., Tensor]
+"""`sampler(net, x0, steps, noise, clip=None) -> x`; noise: [steps, n, *dims], drawn by the
+caller; clip: the data's (lo, hi) range, for samplers that predict the data to clamp it."""
 
 
 class Method(Protocol):

@@ -28,6 +28,9 @@ from torch import Tensor
 from methods.base import NativeSampler, Net, broadcast, expand_time
 from methods.registry import Registry
 
+Clip = tuple[float, float] | None
+"""The data's range (lo, hi) for native samplers to clamp their data prediction to, or None."""
+
 
 @dataclass(frozen=True)
 class DDPM:
@@ -113,17 +116,27 @@ class DDPM:
         grid = torch.linspace(self.num_steps, 0, steps + 1, dtype=torch.float64).round().long()
         return grid.tolist()
 
-    def _eps_and_x0(self, net: Net, x: Tensor, tau: int) -> tuple[Tensor, Tensor, float]:
+    def _eps_and_x0(self, net: Net, x: Tensor, tau: int, clip: Clip = None) -> tuple[Tensor, Tensor, float]:
+        """The network's eps and the data it implies, x0_hat = (x - sqrt(1 - abar) eps) / sqrt(abar).
+
+        clip = (lo, hi): x0_hat is clamped to the data's range and eps recomputed from it, as
+        Ho et al.'s image sampler does (`clip_denoised`); None leaves both as predicted.
+        """
         abar = self.alpha_bar[tau].item()
         eps = net(x, x.new_full((x.shape[0],), 1.0 - tau / self.num_steps))
         x0_hat = (x - (1 - abar) ** 0.5 * eps) / abar**0.5
+        if clip is not None:
+            clamped = x0_hat.clamp(*clip)
+            implied = (x - abar**0.5 * clamped) / (1 - abar) ** 0.5
+            eps = torch.where(clamped == x0_hat, eps, implied)  # only where the clamp bit
+            x0_hat = clamped
         return eps, x0_hat, abar
 
-    def sample_ancestral(self, net: Net, x: Tensor, steps: int, noise: Tensor) -> Tensor:
+    def sample_ancestral(self, net: Net, x: Tensor, steps: int, noise: Tensor, clip: Clip = None) -> Tensor:
         """Ho et al. Algorithm 2 on K respaced steps; noise: [K, n, *d] standard normal."""
         taus = self.respaced(steps)
         for k, (tau, tau_prev) in enumerate(zip(taus[:-1], taus[1:])):
-            _, x0_hat, abar = self._eps_and_x0(net, x, tau)
+            _, x0_hat, abar = self._eps_and_x0(net, x, tau, clip)
             abar_prev = self.alpha_bar[tau_prev].item()
             beta = 1 - abar / abar_prev  # the respaced step's beta
             # posterior q(x_prev | x, x0_hat): mean eq. (7), variance beta-tilde
@@ -134,12 +147,12 @@ class DDPM:
             x = mean + var**0.5 * noise[k] if tau_prev > 0 else mean
         return x
 
-    def sample_ddim(self, net: Net, x: Tensor, steps: int, noise: Tensor) -> Tensor:
+    def sample_ddim(self, net: Net, x: Tensor, steps: int, noise: Tensor, clip: Clip = None) -> Tensor:
         """Song et al. (2021) eq. (12), eta = 0, on K respaced steps; noise is unused."""
         del noise
         taus = self.respaced(steps)
         for tau, tau_prev in zip(taus[:-1], taus[1:]):
-            eps, x0_hat, _ = self._eps_and_x0(net, x, tau)
+            eps, x0_hat, _ = self._eps_and_x0(net, x, tau, clip)
             abar_prev = self.alpha_bar[tau_prev].item()
             x = abar_prev**0.5 * x0_hat + (1 - abar_prev) ** 0.5 * eps
         return x

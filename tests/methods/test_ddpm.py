@@ -87,3 +87,20 @@ def test_rk45_samples_ddpm_from_a_near_zero_initial_velocity():
     velocity = lambda x, t: DDPM.velocity(exact_eps_net, x, t)  # noqa: E731
     x = SOLVERS.get("rk45").fn(velocity, x0, uniform_grid(1, *DDPM.time_range), 1e-5)
     assert x.std().item() == pytest.approx(C, rel=0.1)
+
+
+@pytest.mark.parametrize("sampler", ["sample_ancestral", "sample_ddim"])
+def test_native_samplers_clamp_their_data_prediction_to_the_data_range(sampler):
+    ddpm = METHODS.get("ddpm")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 1, 4, 4, generator=g)
+    noise = torch.randn(8, 64, 1, 4, 4, generator=g)
+
+    def wild(x, t):  # a badly trained network: its data predictions go far out of range
+        return 3 * torch.sin(7 * x) + t[:, None, None, None]
+
+    clipped = getattr(ddpm, sampler)(wild, x, 8, noise, clip=(-1.0, 1.0))
+    assert clipped.abs().max() <= 1 + 1e-5
+    assert getattr(ddpm, sampler)(wild, x, 8, noise).abs().max() > 10
+    loose = getattr(ddpm, sampler)(wild, x, 8, noise, clip=(-1e9, 1e9))  # never binding: no change
+    torch.testing.assert_close(loose, getattr(ddpm, sampler)(wild, x, 8, noise), rtol=1e-4, atol=1e-4)
