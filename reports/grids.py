@@ -62,7 +62,9 @@ def draw_grids(cells: pd.DataFrame, grid_folder: Path, out_dir: Path) -> list[Pa
             ax.imshow(tile(np.load(grid_folder / f"{row.key}.npy"), scale=1), cmap="gray", vmin=0, vmax=255)
             setting = f"K={row.steps}" if pd.notna(row.steps) else f"tol={row.tol}"
             ratio = f" ({row.vs_floor:.1f}x floor)" if pd.notna(row.vs_floor) else ""
-            ax.set_title(f"{row.method}\n{row.solver} {setting}, NFE {row.nfe}\nFD {row.value:.3g}{ratio}", fontsize=8)
+            ax.set_title(
+                f"{row.method}\n{row.solver} {setting}, NFE {int(row.nfe)}\nFD {row.value:.3g}{ratio}", fontsize=8
+            )
             ax.axis("off")
         fig.suptitle(f"{dataset}: each method's best cell (lowest FD), same noise in every panel", fontsize=9)
         path = out_dir / f"{dataset}_best_grids.png"
@@ -96,7 +98,7 @@ def image_summary(cells: pd.DataFrame) -> str:
             m = metrics.loc[row.key]
             setting = f"K={row.steps}" if pd.notna(row.steps) else f"tol={row.tol}"
             rows.append({
-                "method": row.method, "best cell": f"{row.solver} {setting}", "NFE": row.nfe,
+                "method": row.method, "best cell": f"{row.solver} {setting}", "NFE": int(row.nfe),
                 "FD": f"{row.value:.2f}", "FD / floor": f"{row.vs_floor:.1f}" if pd.notna(row.vs_floor) else "",
                 "KID": f"{m.get('kid', float('nan')):.4f} ± {float(kid_sd.get(row.key, float('nan'))):.4f}",
                 "precision": f"{m.get('precision', float('nan')):.3f}",
