@@ -11,14 +11,25 @@ def _deterministic():
 
 
 @pytest.fixture(scope="session")
-def extractors_folder(tmp_path_factory):
-    """The mnist5k classifier, trained once per test session (the harness's fixed recipe)."""
-    from bench.classifier import obtain_classifier
+def mnist():
+    """The mnist5k splits."""
     from bench.images import load_splits
 
-    folder = tmp_path_factory.mktemp("shared") / "_extractors"
-    obtain_classifier(load_splits("mnist5k"), folder)
-    return folder
+    return load_splits("mnist5k")
+
+
+@pytest.fixture(scope="session")
+def extractors_folder(extractor):
+    """The folder holding the session's trained classifier."""
+    return extractor.path.parent
+
+
+@pytest.fixture(scope="session")
+def extractor(mnist, tmp_path_factory):
+    """The mnist5k classifier, trained once per test session (the harness's fixed recipe)."""
+    from bench.classifier import obtain_classifier
+
+    return obtain_classifier(mnist, tmp_path_factory.mktemp("shared") / "_extractors")
 
 
 @pytest.fixture(scope="session")

@@ -18,20 +18,8 @@ from bench.classifier import (
     train_classifier,
     weights_hash,
 )
-from bench.images import load_splits
 
 TINY = ClassifierRecipe(width=4, feature_dim=16, epochs=1, batch_size=128)
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_splits("mnist5k")
-
-
-@pytest.fixture(scope="module")
-def extractor(mnist, extractors_folder):
-    # The session's classifier (conftest.py): trained at most once per test session.
-    return obtain_classifier(mnist, extractors_folder)
 
 
 @pytest.fixture

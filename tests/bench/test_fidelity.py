@@ -11,7 +11,6 @@ import torch_fidelity
 from torch_fidelity.metric_fid import fid_statistics_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from bench.classifier import obtain_classifier
 from bench.fidelity import (
     FEATURE_EXTRACTOR,
     INCEPTION_WEIGHTS_FILE,
@@ -24,20 +23,9 @@ from bench.fidelity import (
     reference_key,
     register,
 )
-from bench.images import load_splits, to_model
+from bench.images import to_model
 
 LOG10 = math.log(10)
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_splits("mnist5k")
-
-
-@pytest.fixture(scope="module")
-def extractor(mnist, extractors_folder):
-    # The session's classifier (conftest.py): trained at most once per test session.
-    return obtain_classifier(mnist, extractors_folder)
 
 
 @pytest.fixture
