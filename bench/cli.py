@@ -179,9 +179,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         import pandas as pd
 
         rows = pd.read_csv(folder / "cells.csv", keep_default_na=False)
-        rows = rows[rows.key.isin([c.key for g in sweep.plan(spec) for c in g.cells])]
-        print(rows[["method", "dataset", "seed", "solver", "steps", "tol", "nfe", "metric", "value",
-                    "status", "reason"]].to_string(index=False))  # fmt: skip
+        judges = sweep.build_judges(spec, args.results, inception_weights=args.inception_weights)
+        rows = rows[rows.key.isin([c.key for g in sweep.plan(spec, sweep.extractor_ids(judges)) for c in g.cells])]
+        columns = ["method", "dataset", "seed", "solver", "steps", "tol", "nfe", "metric", "value", "floor", "vs_floor",
+                   "status", "reason"]  # fmt: skip
+        print(rows[columns].to_string(index=False))
     else:
         summary = sweep.train_all(spec, args.results)
         print(f"{'trained' if summary.trained else 'already trained'}: {args.method} on {args.dataset}, "

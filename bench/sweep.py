@@ -104,7 +104,7 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
     judges = build_judges(spec, results_root, inception_weights=inception_weights)
     prov = _new_run(spec)
     summary = Summary()
-    groups = plan(spec, {d: j.extractor_id for (_, d), j in judges.items() if j.extractor_id})
+    groups = plan(spec, extractor_ids(judges))
     pending_total = sum(c.key not in store.done for g in groups for c in g.cells)
     bar = tqdm(
         total=pending_total, desc=spec.name, unit="cell", disable=(not progress) if progress is not None else None
@@ -147,6 +147,11 @@ def build_judges(spec: Spec, results_root: Path, **options: object) -> dict[tupl
         for track in spec.tracks
         for dataset in track.axes.datasets
     }
+
+
+def extractor_ids(judges: Mapping[tuple[str, str], Judge]) -> dict[str, str]:
+    """{image dataset: its extractor id}, as `plan` takes it."""
+    return {dataset: judge.extractor_id for (_, dataset), judge in judges.items() if judge.extractor_id}
 
 
 def floor_key(track: Track, dataset: str, seed: int | None, judge: Judge) -> str:

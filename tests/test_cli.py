@@ -142,3 +142,15 @@ def test_train_then_sample_reuses_the_checkpoint_and_records_provenance(tmp_path
     assert " ok " in out and " 12 " in out  # rk4, 3 steps: 12 network evaluations
     records = (tmp_path / "smoke-adhoc" / "provenance.jsonl").read_text().splitlines()
     assert len(records) == 3 and all('"git_rev"' in r and '"run_id"' in r for r in records)
+
+
+def test_sampling_one_image_cell_prints_its_metrics_against_the_floor(results_root, capsys):
+    argv = ["sample", "--profile", "smoke", "--method", "iadb", "--dataset", "mnist5k", "--solver", "heun",
+            "--steps", "2", "--results", str(results_root)]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-4:] == ["floor", "vs_floor", "status", "reason"]
+    rows = [line.split() for line in lines[1:]]  # tol is blank: method dataset seed solver steps nfe metric ...
+    assert [row[6] for row in rows] == ["fd", "kid", "precision", "recall", "confidence", "class_entropy"]
+    fd = rows[0]
+    assert fd[5] == "4" and float(fd[8]) > 0 and float(fd[9]) == pytest.approx(float(fd[7]) / float(fd[8]))
