@@ -40,7 +40,9 @@ from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, p
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
-from bench.classifier import Extractor, load_classifier, save_atomically, weights_hash
+from bench.classifier import Extractor, load_classifier
+from bench.files import save_torch_atomically as save_atomically
+from bench.files import tensors_hash as weights_hash
 from bench.images import to_model
 
 FEATURE_EXTRACTOR = "blendbench-classifier"
