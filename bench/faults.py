@@ -10,7 +10,8 @@ unset and a crash point costs one dictionary lookup. The points:
 - `measure`: samples drawn, metrics not yet computed;
 - `cells-write`, `training-write`, `provenance-write`: half of an append written;
 - `cell-added`: a cell's rows appended, the next cell not begun;
-- `grid-tmp`: an image cell's grid written to its temporary file, not yet renamed.
+- `grid-tmp`: an image cell's grid written to its temporary file, not yet renamed;
+- `features-tmp`: reference features written to their cache's temporary file, not yet renamed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import signal
 
 ENV = "BLENDBENCH_CRASH_AT"
 POINTS = ("train-step", "checkpoint-tmp", "sample-batch", "measure", "cells-write", "training-write",
-          "provenance-write", "cell-added", "grid-tmp")  # fmt: skip
+          "provenance-write", "cell-added", "grid-tmp", "features-tmp")  # fmt: skip
 _reached: dict[str, int] = {}
 
 

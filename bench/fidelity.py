@@ -183,7 +183,7 @@ def reference_features(reference: Tensor, space: FeatureSpace, *, reference_name
             warnings.warn(f"{path}: unusable reference cache ({reason}); recomputing", stacklevel=2)
             path.unlink(missing_ok=True)
     features = extract(reference, space)
-    save_atomically(path, {"features": features, "features_hash": weights_hash(features), "meta": meta})
+    save_atomically(path, {"features": features, "features_hash": weights_hash(features), "meta": meta}, "features-tmp")
     return features
 
 

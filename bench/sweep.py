@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from bench import faults, images, provenance
 from bench.data import DATASETS
-from bench.judge import Judge, build_judge, require_inception_weights
+from bench.files import remove_stale_temporaries
+from bench.judge import CACHE_FOLDER, EXTRACTORS_FOLDER, Judge, build_judge, require_inception_weights
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
 from bench.spec import Spec, SpecError, Track, key_fields, stable_hash
@@ -115,6 +116,8 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
     check_inputs(spec, inception_weights)  # missing data or weights: raise before anything is written
     check_checkpoints(plan(spec), Path(results_root) / spec.name)
     store = ResultStore(Path(results_root) / spec.name)
+    for shared in (CACHE_FOLDER, EXTRACTORS_FOLDER):  # what a killed run left half-written in the shared caches
+        remove_stale_temporaries(Path(results_root) / shared)
     judges = build_judges(spec, results_root, inception_weights=inception_weights)
     prov = _new_run(spec)
     summary = Summary()

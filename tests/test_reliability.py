@@ -208,3 +208,53 @@ def test_checkpoints_load_with_weights_only(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k.get("weights_only")) or real_load(*a, **k))
     assert sweep.train_all(spec, tmp_path).loaded == 1
     assert calls and all(flag is True for flag in calls)
+
+
+IMAGE_SPEC = """
+name = "crash"
+[tracks.mnist.axes]
+methods = ["iadb"]
+datasets = ["mnist5k"]
+solvers = ["euler"]
+steps = [2, 4]
+[tracks.mnist.train]
+steps = 5
+batch_size = 16
+width = 8
+depth = 2
+patch = 2
+log_every = 5
+[tracks.mnist.eval]
+samples = 100
+grid = 16
+batch_size = 50
+"""
+
+
+@pytest.fixture(scope="module")
+def image_spec(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "images.toml"
+    path.write_text(IMAGE_SPEC)
+    return path
+
+
+def grids(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "grids").glob("*.npy"))}
+
+
+@pytest.mark.parametrize("crash_at", ["features-tmp:1", "grid-tmp:2"])
+def test_an_image_sweep_killed_while_caching_features_or_writing_a_grid(
+    crash_at, image_spec, with_extractors, tmp_path_factory
+):
+    clean, crashed = (with_extractors(tmp_path_factory.mktemp(name)) for name in ("clean", "crashed"))
+    assert run_sweep(image_spec, clean).returncode == 0
+    killed = run_sweep(image_spec, crashed, crash_at)
+    assert killed.returncode == -signal.SIGKILL, f"{crash_at} never reached: {killed.stderr}"
+    resumed = run_sweep(image_spec, crashed)
+    assert resumed.returncode == 0, resumed.stderr
+    check_whole(crashed / "crash")
+    assert not list((crashed / "_fidelity_cache").rglob(f"*{TMP_SUFFIX}"))
+    expected, found = read_folder(clean / "crash"), read_folder(crashed / "crash")
+    pd.testing.assert_frame_equal(found["cells"], expected["cells"])
+    assert found["checkpoints"] == expected["checkpoints"]
+    assert grids(crashed / "crash") == grids(clean / "crash") and len(grids(clean / "crash")) == 2
