@@ -94,6 +94,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (auto: cuda when torch sees a GPU)")
     parser.add_argument(
         "--data-root",
         type=Path,
@@ -120,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--reports", type=Path, default=Path("reports"), help="plots root folder")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--executor", default="serial", help="serial, pool (local processes), submitit-local or slurm")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="parallel workers (default: the CPU cores; slurm: 4 jobs)")  # fmt: skip
+    p.add_argument("--worker-threads", type=_positive_int, default=None,
+                   help="torch threads per worker (default: cores // workers; slurm: --slurm-cpus)")  # fmt: skip
+    p.add_argument("--slurm-partition", default=None)
+    p.add_argument("--slurm-time", type=_positive_int, default=240, help="minutes per job")
+    p.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per job")
+    p.add_argument("--slurm-cpus", type=_positive_int, default=4, help="CPUs per job")
+    p.add_argument("--slurm-mem-gb", type=_positive_int, default=16)
 
     for name in ("train", "sample"):
         p = sub.add_parser(name, help=f"{name} one method on one dataset (the profile's recipe)")
@@ -159,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from bench import sweep
+    from bench import executors, sweep
+    from bench.device import resolve as resolve_device
+    from bench.executors import Parallel
 
     if args.command == "list":
         print("\n".join(_listing()))
@@ -168,16 +181,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _plot(args.folder, args.reports)
     if args.command == "classifier":
         return _classifier(args.dataset, args.results)
+    device = resolve_device(args.device)
     if args.command == "sweep":
         spec = _base_spec(args)
-        summary = sweep.run(spec, args.results, inception_weights=args.inception_weights)
+        parallel = Parallel(args.executor, args.workers, args.worker_threads, args.slurm_partition, args.slurm_time,
+                            args.slurm_gpus, args.slurm_cpus, args.slurm_mem_gb)  # fmt: skip
+        summary = executors.run(spec, args.results, parallel, inception_weights=args.inception_weights, device=device)
         print(f"{spec.name}: {summary}")
         print(f"results: {args.results / spec.name / 'cells.csv'}")
         return 0 if args.no_plots else _plot(args.results / spec.name, args.reports)
     spec = _single_cell_spec(args, getattr(args, "solver", None))
     folder = args.results / spec.name
     if args.command == "sample":
-        sweep.run(spec, args.results, inception_weights=args.inception_weights)
+        sweep.run(spec, args.results, inception_weights=args.inception_weights, device=device)
         import pandas as pd
 
         rows = pd.read_csv(folder / "cells.csv", keep_default_na=False)
@@ -187,7 +203,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                    "status", "reason"]  # fmt: skip
         print(rows[columns].to_string(index=False))
     else:
-        summary = sweep.train_all(spec, args.results)
+        summary = sweep.train_all(spec, args.results, device)
         print(f"{'trained' if summary.trained else 'already trained'}: {args.method} on {args.dataset}, "
               f"seed {args.seed}; checkpoints under {folder / 'checkpoints'}")  # fmt: skip
     return 0

@@ -50,6 +50,8 @@ class TrainConfig:
     """Decay of an exponential moving average of the weights, which is what gets sampled (0: off)."""
     patch: int = 1
     """Images: the UNet works on patch x patch pixel blocks (space-to-depth); 1 = full resolution."""
+    bf16: bool = False
+    """On a CUDA device, train under bf16 autocast (ignored on a CPU)."""
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,15 @@ class EvalConfig:
     stream, so the batch size changes a sample only by floating-point rounding."""
 
 
-ADDED_LATER = {"batch_size": 0}
+ADDED_LATER = {"TrainConfig": {"bf16": False}, "EvalConfig": {"batch_size": 0}}
 """Config fields added after results existed, and the value they had implicitly before: at that
 value they are left out of cache keys, so adding the field kept the results on disk valid."""
 
 
 def key_fields(cfg: Any) -> dict:
     """A config dataclass as a dict for a cache key (see ADDED_LATER)."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if ADDED_LATER.get(k, object()) != v}
+    later = ADDED_LATER.get(type(cfg).__name__, {})
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in later or later[k] != v}
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,9 @@ def _build(cls: type, table: dict, where: str) -> Any:
             if not isinstance(value, list):
                 raise SpecError(f"{where}: {key!r} must be a list, got {value!r}")
             value = tuple(value)
+        elif expected is bool:
+            if not isinstance(value, bool):
+                raise SpecError(f"{where}: {key!r} must be true or false, got {value!r}")
         elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif not isinstance(value, expected) or isinstance(value, bool):

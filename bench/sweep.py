@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from bench import faults, images, provenance
 from bench.data import DATASETS
+from bench.device import CPU, describe
 from bench.files import remove_stale_temporaries
 from bench.judge import CACHE_FOLDER, EXTRACTORS_FOLDER, Judge, build_judge, require_inception_weights
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
@@ -86,7 +87,7 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
     extractors = extractors or {}
     groups = []
     for track in spec.tracks:
-        train_cfg = dataclasses.asdict(track.train)
+        train_cfg = key_fields(track.train)
         eval_cfg = key_fields(track.eval)
         axes = track.axes
         for method, dataset, seed in itertools.product(axes.methods, axes.datasets, axes.seeds):
@@ -104,12 +105,14 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
     return groups
 
 
-def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
-        inception_weights: Path | None = None) -> Summary:  # fmt: skip
+def run(spec: Spec, results_root: Path, *, progress: bool | None = None, inception_weights: Path | None = None,
+        device: torch.device = CPU, groups: bool = True) -> Summary:  # fmt: skip
     """Run every missing cell of `spec`, appending to `results_root/<spec.name>/`.
 
     progress: None shows a tqdm bar only on a terminal; True or False forces it.
-    Raises images.DataUnavailable (a dataset's files are missing) before writing anything.
+    groups: False does only what every worker of a parallel run shares (the extractors and the
+    floor cells). Raises images.DataUnavailable (a dataset's files are missing) before writing
+    anything.
     """
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
@@ -119,10 +122,10 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
     for shared in (CACHE_FOLDER, EXTRACTORS_FOLDER):  # what a killed run left half-written in the shared caches
         remove_stale_temporaries(Path(results_root) / shared)
     judges = build_judges(spec, results_root, inception_weights=inception_weights)
-    prov = _new_run(spec)
+    prov = _new_run(spec, device)
     summary = Summary()
-    groups = plan(spec, extractor_ids(judges))
-    pending_total = sum(c.key not in store.done for g in groups for c in g.cells)
+    todo = plan(spec, extractor_ids(judges)) if groups else []
+    pending_total = sum(c.key not in store.done for g in todo for c in g.cells)
     bar = tqdm(
         total=pending_total, desc=spec.name, unit="cell", disable=(not progress) if progress is not None else None
     )
@@ -141,10 +144,10 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
         if pending:
             judge = judges[group.track.name, group.dataset]
             floor = floors.get(floor_key(group.track, group.dataset, group.seed, judge), {})
-            _run_group(group, pending, judge, floor, store, prov, summary, bar)
+            _run_group(group, pending, judge, floor, store, prov, summary, bar, device)
 
     busy = []  # groups another process holds: done last, after waiting for it
-    for group in groups:
+    for group in todo:
         if all(c.key in store.done for c in group.cells):
             summary.already_done += len(group.cells)
             continue
@@ -249,17 +252,19 @@ def _row(cell: Cell, group: Group, prov: dict, **values: object) -> dict:
     return row
 
 
-def obtain_model(group: Group, store: ResultStore, prov: dict, summary: Summary) -> tuple[torch.nn.Module, dict]:
-    """The group's trained network: loaded from its checkpoint, or trained and checkpointed."""
+def obtain_model(group: Group, store: ResultStore, prov: dict, summary: Summary,
+                 device: torch.device = CPU) -> tuple[torch.nn.Module, dict]:  # fmt: skip
+    """The group's trained network on `device`: loaded from its checkpoint, or trained and checkpointed."""
     dataset = DATASETS.get(group.dataset)
     recipe = group.track.train
     net = build_net(dataset, recipe, group.seed)
     ckpt = store.checkpoint(group.train_key)
     meta = load_checkpoint(ckpt, net, group.train_key)
     if meta is not None:
+        net = net.to(device)
         summary.loaded += 1
     else:
-        trained = train(METHODS.get(group.method), dataset, recipe, group.seed)
+        trained = train(METHODS.get(group.method), dataset, recipe, group.seed, device)
         net = trained.net
         meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
                 "method": group.method, "dataset": group.dataset, "seed": group.seed,
@@ -270,7 +275,7 @@ def obtain_model(group: Group, store: ResultStore, prov: dict, summary: Summary)
     return net, meta
 
 
-def train_all(spec: Spec, results_root: Path) -> Summary:
+def train_all(spec: Spec, results_root: Path, device: torch.device = CPU) -> Summary:
     """Train (or find already trained) every group of `spec`, sampling nothing.
 
     Raises SpecError, before writing anything, when a group cannot be trained.
@@ -284,19 +289,21 @@ def train_all(spec: Spec, results_root: Path) -> Summary:
     start = time.perf_counter()
     check_checkpoints(groups, Path(results_root) / spec.name)
     store = ResultStore(Path(results_root) / spec.name)
-    prov = _new_run(spec)
+    prov = _new_run(spec, device)
     summary = Summary()
     for group in groups:
         with store.claim(group.train_key):
-            obtain_model(group, store, prov, summary)
+            obtain_model(group, store, prov, summary, device)
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary
 
 
-def _new_run(spec: Spec) -> dict:
+def _new_run(spec: Spec, device: torch.device = CPU) -> dict:
     """A fresh run id with the provenance fields written beside every row of the run."""
-    return {"run_id": uuid.uuid4().hex[:12], **provenance.collect(spec.config_hash())}
+    prov = {"run_id": uuid.uuid4().hex[:12], **provenance.collect(spec.config_hash())}
+    prov["device"] = describe(device) or prov["device"]
+    return prov
 
 
 def _record_run(store: ResultStore, spec: Spec, prov: dict, summary: Summary) -> None:
@@ -308,7 +315,7 @@ def _record_run(store: ResultStore, spec: Spec, prov: dict, summary: Summary) ->
 
 
 def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[str, float], store: ResultStore,
-               prov: dict, summary: Summary, bar: tqdm) -> None:  # fmt: skip
+               prov: dict, summary: Summary, bar: tqdm, device: torch.device) -> None:  # fmt: skip
     method = METHODS.get(group.method)
     dataset = DATASETS.get(group.dataset)
 
@@ -324,7 +331,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
         return
 
     try:
-        net, meta = obtain_model(group, store, prov, summary)
+        net, meta = obtain_model(group, store, prov, summary, device)
     except TrainingDiverged as err:
         for cell in pending:
             close(cell, "failed", f"training diverged: {err}")
@@ -332,7 +339,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
         return
 
     n = group.track.eval.samples
-    x0 = draw_source(dataset, group.seed, n)
+    x0 = draw_source(dataset, group.seed, n).to(device)
     reference = draw_heldout(dataset, group.seed, n)
     for cell in pending:
         solver = SOLVERS.get(cell.solver)
@@ -341,7 +348,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
             close(cell, "skipped", reason)
             summary.skipped += 1
             continue
-        noise = draw_noise(dataset, group.seed, n, cell.steps) if solver.kind == "native" else None
+        noise = draw_noise(dataset, group.seed, n, cell.steps).to(device) if solver.kind == "native" else None
         try:
             out = sample(
                 method,
@@ -358,6 +365,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
             close(cell, "failed", f"sampling raised {type(err).__name__}: {err}")
             summary.failed += 1
             continue
+        out.x = out.x.cpu()
         common = {
             "nfe": out.nfe, "n_samples": n, "status": "ok", "reason": "",
             "train_seconds": meta["seconds"], "sample_seconds": out.seconds,

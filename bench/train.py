@@ -14,6 +14,7 @@ from torch import nn
 
 from bench import faults
 from bench.data import Dataset
+from bench.device import CPU
 from bench.files import save_torch_atomically, tensors_hash
 from bench.memory import PeakMemory
 from bench.nets import MLP
@@ -49,14 +50,18 @@ def build_net(dataset: Dataset, cfg: TrainConfig, seed: int) -> nn.Module:
         return MLP(dim=dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs)
 
 
-def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trained:
+def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int,
+          device: torch.device = CPU) -> Trained:  # fmt: skip
     """Adam with cosine learning-rate decay on fresh (source, target, t) batches each step.
 
     With cfg.ema > 0 the returned network holds an exponential moving average of the weights,
-    its decay warming up as min(ema, (1 + step) / (10 + step)).
+    its decay warming up as min(ema, (1 + step) / (10 + step)). Batches are drawn on the CPU
+    and moved to `device`; with cfg.bf16 on a CUDA device the forward pass runs under bf16
+    autocast (the weights, the optimiser and the average stay float32).
     """
-    net = build_net(dataset, cfg, seed)
+    net = build_net(dataset, cfg, seed).to(device)
     average = copy.deepcopy(net) if cfg.ema > 0 else None
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     g = generator(seed, "train", method.name, dataset.name)
@@ -64,10 +69,11 @@ def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trai
     start = time.perf_counter()
     with PeakMemory() as mem:
         for step in range(1, cfg.steps + 1):
-            x0 = dataset.source(cfg.batch_size, g)
-            x1 = dataset.target(cfg.batch_size, g)
-            t = torch.rand(cfg.batch_size, generator=g)
-            loss = method.loss(net, x0, x1, t)
+            x0 = dataset.source(cfg.batch_size, g).to(device)
+            x1 = dataset.target(cfg.batch_size, g).to(device)
+            t = torch.rand(cfg.batch_size, generator=g).to(device)
+            with autocast:
+                loss = method.loss(net, x0, x1, t)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

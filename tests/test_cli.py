@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench import sweep
 from bench.cli import main
@@ -92,7 +93,13 @@ BAD_ARGS = {
     ),
     "unknown-profile": (["sweep", "--profile", "huge"], "unknown profile 'huge'; valid profiles: smoke, quick, full"),
     "missing-spec": (["sweep", "--spec", "nowhere.toml"], "cannot read spec file nowhere.toml"),
+    "unknown-executor": (["sweep", "--profile", "smoke", "--executor", "mpi"],
+                         "unknown executor 'mpi'; valid executors: serial, pool, submitit-local, slurm"),
+    "unknown-device": (["--device", "tpu", "sweep", "--profile", "smoke"],
+                       "unknown device 'tpu'; valid devices: auto, cpu, cuda"),
 }  # fmt: skip
+if not torch.cuda.is_available():
+    BAD_ARGS["cuda-without-gpu"] = (["--device", "cuda", "sweep", "--profile", "smoke"], "torch sees no CUDA GPU here")
 FOREIGN = "name = 'x'\n" + AXES + "solvers=['euler']\nsteps=[2]\n[train]\nsteps=5\nwidth=8\ndepth=1\n"
 BAD_TOML["foreign-checkpoint"] = (FOREIGN, "belongs to another spec (train key 'someone-else'")
 
