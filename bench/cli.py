@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -60,7 +61,7 @@ def _single_cell_spec(args: argparse.Namespace, solver: str | None) -> Spec:
     steps = (check_steps(args.steps),) if solver and SOLVERS.get(solver).kind != "adaptive" else ()
     tols = (check_tolerance(args.tol),) if solver and SOLVERS.get(solver).kind == "adaptive" else ()
     axes = Axes((args.method,), (args.dataset,), (args.seed,), (solver,) if solver else (), steps, tols)
-    return Spec(f"{base.name}-adhoc", (dataclasses.replace(tracks[0], axes=axes),))
+    return Spec(f"{base.name}-adhoc", (dataclasses.replace(tracks[0], axes=axes),), base.figures)
 
 
 def _positive_float(text: str) -> float:
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--spec", type=Path, help="a sweep TOML file (overrides --profile)")
         p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
 
-    p = sub.add_parser("sweep", help="run every missing cell of a sweep, then plot it")
+    p = sub.add_parser("sweep", help="run every missing cell of a sweep, then build its report")
     common(p)
     p.add_argument("--reports", type=Path, default=Path("reports"), help="plots root folder")
     p.add_argument("--no-plots", action="store_true")
@@ -134,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classifier", help="train (once) or load an image dataset's feature-extractor classifier")
     p.add_argument("--dataset", default="mnist5k")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+
+    p = sub.add_parser("report", help="build reports/<sweep>/index.html and report.md from a sweep's results")
+    p.add_argument("--profile", default="quick", help=f"the sweep's name, e.g. {', '.join(PROFILES)}")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="reports root folder")
 
     p = sub.add_parser("plot", help="plot a finished sweep's CSV")
     p.add_argument("folder", type=Path, help="a sweep's results folder, e.g. results/quick")
@@ -164,6 +170,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "plot":
         return _plot(args.folder, args.reports)
+    if args.command == "report":
+        return _report(args.results / args.profile, args.reports)
     if args.command == "classifier":
         return _classifier(args.dataset, args.results)
     if args.command == "sweep":
@@ -171,11 +179,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         summary = sweep.run(spec, args.results, inception_weights=args.inception_weights)
         print(f"{spec.name}: {summary}")
         print(f"results: {args.results / spec.name / 'cells.csv'}")
-        return 0 if args.no_plots else _plot(args.results / spec.name, args.reports)
+        return 0 if args.no_plots else _report(args.results / spec.name, args.reports)
     spec = _single_cell_spec(args, getattr(args, "solver", None))
     folder = args.results / spec.name
     if args.command == "sample":
-        sweep.run(spec, args.results, inception_weights=args.inception_weights)
+        sweep.run(spec, args.results, inception_weights=args.inception_weights, make_figures=False)
         import pandas as pd
 
         rows = pd.read_csv(folder / "cells.csv", keep_default_na=False)
@@ -209,4 +217,15 @@ def _plot(folder: Path, reports_root: Path) -> int:
 
     for path in plot_sweep(folder / "cells.csv", reports_root / folder.name):
         print(f"plot: {path}")
+    return 0
+
+
+def _report(folder: Path, reports_root: Path) -> int:
+    from reports.report import build
+
+    if not (folder / "cells.csv").exists():
+        raise SpecError(f"no results in {folder} (cells.csv is missing); run `python -m bench sweep` first")
+    start = time.perf_counter()
+    index = build(folder, reports_root / folder.name)
+    print(f"report: {index} ({time.perf_counter() - start:.1f} s)")
     return 0

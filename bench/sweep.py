@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import images, provenance
+from bench import figures, images, provenance
 from bench.data import DATASETS
 from bench.judge import Judge, build_judge, require_inception_weights
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
@@ -60,6 +60,8 @@ class Summary:
     failed: int = 0
     already_done: int = 0
     references: int = 0
+    figures: int = 0
+    figures_seconds: float = 0.0
     seconds: float = 0.0
 
 
@@ -91,10 +93,11 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
 
 
 def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
-        inception_weights: Path | None = None) -> Summary:  # fmt: skip
+        inception_weights: Path | None = None, make_figures: bool = True) -> Summary:  # fmt: skip
     """Run every missing cell of `spec`, appending to `results_root/<spec.name>/`.
 
     progress: None shows a tqdm bar only on a terminal; True or False forces it.
+    make_figures: then compute the report's figures that are missing (bench.figures).
     Raises images.DataUnavailable (a dataset's files are missing) before writing anything.
     """
     torch.use_deterministic_algorithms(True)
@@ -124,6 +127,10 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
             floor = floors.get(floor_key(group.track, group.dataset, group.seed, judge), {})
             _run_group(group, pending, judge, floor, store, prov, summary, bar)
     bar.close()
+    if make_figures:
+        figures_start = time.perf_counter()
+        summary.figures = figures.make_all(spec, store, groups)  # the report's figures, as data
+        summary.figures_seconds = time.perf_counter() - figures_start
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary
