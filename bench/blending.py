@@ -129,9 +129,9 @@ def objective_agreement(simple: Method, complex_: Method, dt: Callable[[Tensor, 
         g_s = _gradient(loss_s, params).double()
         g_c = _gradient(loss_c, params).double()
     offset = float(dt(x0, x1, t).double().square().mean())
+    loss_s, loss_c = loss_s.item(), loss_c.item()
     return {
-        "loss_simple": float(loss_s), "loss_complex": float(loss_c),
-        "loss_difference": float(loss_s) - float(loss_c), "batch_offset": offset,
+        "loss_simple": loss_s, "loss_complex": loss_c, "loss_difference": loss_s - loss_c, "batch_offset": offset,
         "grad_norm_simple": float(g_s.norm()), "grad_norm_complex": float(g_c.norm()),
         "grad_cosine": float(g_s @ g_c / (g_s.norm() * g_c.norm())),
         "grad_relative_difference": float((g_s - g_c).norm() / g_s.norm()),

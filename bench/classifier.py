@@ -12,13 +12,9 @@ their stored hash is never used.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import tempfile
 import time
 import warnings
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.files import save_torch_atomically as save_atomically
+from bench.files import tensors_hash as weights_hash
 from bench.images import ImageSplits, to_model
 from bench.rng import derive_seed, generator
 
@@ -163,16 +161,6 @@ def accuracy(net: Classifier, images: Tensor, labels: Tensor) -> float:
     return float((classify(net, images).argmax(1) == labels).double().mean())
 
 
-def weights_hash(state_dict: Mapping[str, Tensor]) -> str:
-    """sha256 hex over the tensors in sorted key order: each one's name, dtype, shape, then its raw bytes."""
-    digest = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|{t.numel() * t.element_size()}\n".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def checkpoint_path(splits: ImageSplits, folder: Path, recipe: ClassifierRecipe = RECIPE) -> Path:
     """`folder / {dataset}-classifier-{key}.pt`, key a hash of the data's content hash and the recipe."""
     blob = json.dumps({"data": splits.content_hash, "recipe": asdict(recipe)}, sort_keys=True)
@@ -208,23 +196,6 @@ def load_classifier(path: Path) -> tuple[Classifier, dict]:
             f"{path}: unreadable classifier checkpoint ({type(err).__name__}: {first_line})"
         ) from None
     return net.eval(), meta
-
-
-def save_atomically(path: Path, payload: dict) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def obtain_classifier(

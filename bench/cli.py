@@ -24,6 +24,7 @@ from bench.metrics import METRICS
 from bench.solvers import SOLVERS
 from bench.spec import PROFILES, Axes, Spec, SpecError, check_steps, check_tolerance, load_profile, load_spec
 from bench.store import ResultsMismatch
+from bench.train import ForeignCheckpoint
 from methods import METHODS
 from methods.registry import UnknownNameError
 
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     images.configure(data_root=args.data_root, download=args.download)
     try:
         return _dispatch(args)
-    except (SpecError, UnknownNameError, ResultsMismatch, DataUnavailable, ExtractorUnavailable) as err:
+    except (SpecError, UnknownNameError, ResultsMismatch, DataUnavailable, ExtractorUnavailable,
+            ForeignCheckpoint) as err:  # fmt: skip
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -40,7 +40,9 @@ from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, p
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
-from bench.classifier import Extractor, load_classifier, save_atomically, weights_hash
+from bench.classifier import Extractor, load_classifier
+from bench.files import save_torch_atomically as save_atomically
+from bench.files import tensors_hash as weights_hash
 from bench.images import to_model
 
 FEATURE_EXTRACTOR = "blendbench-classifier"
@@ -181,7 +183,7 @@ def reference_features(reference: Tensor, space: FeatureSpace, *, reference_name
             warnings.warn(f"{path}: unusable reference cache ({reason}); recomputing", stacklevel=2)
             path.unlink(missing_ok=True)
     features = extract(reference, space)
-    save_atomically(path, {"features": features, "features_hash": weights_hash(features), "meta": meta})
+    save_atomically(path, {"features": features, "features_hash": weights_hash(features), "meta": meta}, "features-tmp")
     return features
 
 

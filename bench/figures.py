@@ -173,8 +173,9 @@ def _samples_job(track: Track, dataset: Dataset, group, store: ResultStore, path
     solver_name, steps = setting
     cell = next((c for c in group.cells if c.solver == solver_name and c.steps == steps), None)
     n = track.eval.samples
+    batch = {"batch": track.eval.batch_size} if track.eval.batch_size else {}  # 0 (all at once) as before it existed
     key = stable_hash({"v": VERSION, "samples": group.train_key, "solver": solver_name, "steps": steps, "n": n,
-                       "paths": paths})  # fmt: skip
+                       "paths": paths, **batch})  # fmt: skip
 
     @torch.no_grad()
     def compute() -> tuple[Arrays, dict]:
@@ -182,14 +183,23 @@ def _samples_job(track: Track, dataset: Dataset, group, store: ResultStore, path
         if net is None:
             return {}, {"missing": "no checkpoint"}
         counted = CountingNet(net)
-        x = draw_source(dataset, group.seed, n)  # the cell's own source samples
+        x0 = draw_source(dataset, group.seed, n)  # the cell's own source samples
         grid = uniform_grid(steps, *method.time_range)
         fn = SOLVERS.get(solver_name).fn
-        path = [x[:paths]]
-        for i in range(steps):  # one step at a time: the same arithmetic as the cell's solve
-            x = fn(lambda y, t: method.velocity(counted, y, t), x, grid[i : i + 2])
-            path.append(x[:paths])
-        return {"samples": x.numpy(), "paths": torch.stack(path).numpy(), "times": grid.numpy()}, {"nfe": counted.calls}
+        size = track.eval.batch_size or n  # the cell's batches, so the arithmetic is the cell's
+        out, path = [], []
+        for lo in range(0, n, size):
+            x = x0[lo : lo + size]
+            keep = max(0, min(paths - lo, len(x)))  # trajectories of the first `paths` samples only
+            trail = [x[:keep]]
+            for i in range(steps):  # one step at a time: the same arithmetic as the cell's solve
+                x = fn(lambda y, t: method.velocity(counted, y, t), x, grid[i : i + 2])
+                trail.append(x[:keep])
+            out.append(x)
+            if keep:
+                path.append(torch.stack(trail))
+        arrays = {"samples": torch.cat(out).numpy(), "paths": torch.cat(path, 1).numpy(), "times": grid.numpy()}
+        return arrays, {"nfe": counted.calls // len(out)}
 
     meta = _meta(dataset, group.seed, method=group.method, solver=solver_name, steps=steps,
                  cell_key=cell.key if cell else None, train_key=group.train_key)  # fmt: skip

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
@@ -22,6 +21,8 @@ def w2(samples: Tensor, reference: Tensor) -> float:
     """
     a = samples.detach().to(torch.float64).reshape(len(samples), -1).numpy()
     b = reference.detach().to(torch.float64).reshape(len(reference), -1).numpy()
+    import ot  # POT takes seconds to import: only where W2 is computed
+
     cost = ot.dist(a, b, metric="sqeuclidean")
     weights_a = np.full(len(a), 1.0 / len(a))
     weights_b = np.full(len(b), 1.0 / len(b))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from bench import images
+from bench import faults, images
 from bench.data import Dataset
 from bench.memory import PeakMemory
 from bench.nets import CountingNet
@@ -79,23 +79,36 @@ def sample(
     tol: float | None = None,
     noise: Tensor | None = None,
     clip: tuple[float, float] | None = None,
+    batch_size: int = 0,
 ) -> Samples:
     """Integrate from source samples x0 [n, *d] with `solver` at `steps` (or `tol`).
 
-    The network is wrapped in a counter; `nfe` is the number of batched forward calls made.
-    clip: the data's range, passed to native samplers (they clamp their data prediction to it).
+    The network is wrapped in a counter; `nfe` is the number of forward calls per batch (a
+    mean over batches for an adaptive solver, whose step sizes each batch chooses).
+    noise: a native sampler's per-step noise [steps, n, *d]; clip: the data's range, passed to
+    native samplers (they clamp their data prediction to it). batch_size: samples integrated
+    together (0: all n); only one batch's intermediate states are held at a time.
     """
+    n = len(x0)
+    size = batch_size or n
     counted = CountingNet(net)
     velocity = lambda x, t: method.velocity(counted, x, t)  # noqa: E731
     t0, t1 = method.time_range
+    if solver.kind == "native" and solver.name not in method.native_samplers:
+        raise NotApplicable(f"{solver.name} is not a native sampler of {method.name}")
     start = time.perf_counter()
+    parts = []
     with PeakMemory() as mem:
-        if solver.kind == "fixed":
-            x = solver.fn(velocity, x0, uniform_grid(steps, t0, t1))
-        elif solver.kind == "adaptive":
-            x = solver.fn(velocity, x0, uniform_grid(1, t0, t1), tol)
-        else:
-            if solver.name not in method.native_samplers:
-                raise NotApplicable(f"{solver.name} is not a native sampler of {method.name}")
-            x = method.native_samplers[solver.name](counted, x0, steps, noise, clip=clip)
-    return Samples(x, counted.calls, time.perf_counter() - start, mem.peak_mb)
+        for lo in range(0, n, size):
+            xb = x0[lo : lo + size]
+            if solver.kind == "fixed":
+                parts.append(solver.fn(velocity, xb, uniform_grid(steps, t0, t1)))
+            elif solver.kind == "adaptive":
+                parts.append(solver.fn(velocity, xb, uniform_grid(1, t0, t1), tol))
+            else:
+                nb = None if noise is None else noise[:, lo : lo + size]
+                parts.append(method.native_samplers[solver.name](counted, xb, steps, nb, clip=clip))
+            faults.crash_point("sample-batch")
+    x = parts[0] if len(parts) == 1 else torch.cat(parts)
+    nfe = counted.calls / len(parts)
+    return Samples(x, int(nfe) if nfe.is_integer() else nfe, time.perf_counter() - start, mem.peak_mb)

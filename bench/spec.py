@@ -61,6 +61,19 @@ class EvalConfig:
     """Images: the feature extractor, 'classifier' (the harness's own) or 'inception' (needs weights)."""
     grid: int = 64
     """Images: how many samples of each cell are kept for its sample grid."""
+    batch_size: int = 0
+    """Samples integrated together (0: all at once). Each sample draws its noise from its own
+    stream, so the batch size changes a sample only by floating-point rounding."""
+
+
+ADDED_LATER = {"batch_size": 0}
+"""Config fields added after results existed, and the value they had implicitly before: at that
+value they are left out of cache keys, so adding the field kept the results on disk valid."""
+
+
+def key_fields(cfg: Any) -> dict:
+    """A config dataclass as a dict for a cache key (see ADDED_LATER)."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if ADDED_LATER.get(k, object()) != v}
 
 
 @dataclass(frozen=True)
@@ -271,6 +284,9 @@ def _validate(spec: Track, source: str) -> None:
         raise SpecError(f"{source}: metric {wrong[0]!r} does not apply to {spec.kind} datasets; valid: {valid}")
     if spec.eval.extractor not in EXTRACTORS:
         raise SpecError(f"{source}: unknown extractor {spec.eval.extractor!r}; valid: {', '.join(EXTRACTORS)}")
+    if spec.eval.batch_size < 0:
+        raise SpecError(f"{source}: batch_size must be 0 (all samples at once) or a positive integer, "
+                        f"got {spec.eval.batch_size}")  # fmt: skip
     for dataset in axes.datasets:
         size = DATASETS.get(dataset).reference_size
         if size is not None and spec.eval.samples > size:

@@ -5,18 +5,29 @@ never interleaved with another cell's, and each row says how many rows its cell 
 (`cell_rows`). When the store is opened, a trailing partial line left by a killed run is
 cut off, the rows of a cell that was only partly written are removed (the file is rewritten
 atomically), and that cell runs again.
+
+Several processes may share a results folder. Every read-check-write of the CSV files
+happens under the folder's lock (`flock` on `.lock`), so a cell finished by one process is
+never appended again by another; `claim` lets a process hold one training group (its
+training and sampling) while the others work on other groups.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from bench import faults
+from bench.files import remove_stale_temporaries, write_atomically
 
 FLOOR_METHOD = "floor"
 """The `method` of the reference rows: the metric of real data against the reference."""
@@ -46,11 +57,7 @@ class CsvLog:
 
     def _repair(self) -> None:
         """Drop a trailing partial line, and write the header to a new or empty file."""
-        if self.path.exists():
-            data = self.path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                with open(self.path, "r+b") as f:
-                    f.truncate(data.rfind(b"\n") + 1)
+        cut_partial_line(self.path)
         if not self.path.exists() or self.path.stat().st_size == 0:
             self.append([dict(zip(self.columns, self.columns))])
             return
@@ -68,25 +75,40 @@ class CsvLog:
 
     def rewrite(self, rows: list[dict]) -> None:
         """Replace the file's rows atomically (a temporary file, then rename)."""
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, self.columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, self.columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomically(self.path, buffer.getvalue().encode())
 
     def append(self, rows: list[dict]) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, self.columns, extrasaction="raise", lineterminator="\n")
         writer.writerows(rows)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, buffer.getvalue().encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_bytes(self.path, buffer.getvalue().encode(), f"{self.path.stem}-write")
+
+
+def append_bytes(path: Path, data: bytes, crash_point: str) -> None:
+    """Append with one `write` on a freshly opened descriptor (never one that a rename made stale), then fsync."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if faults.due(crash_point):  # the tests' torn write: half the bytes, then the process dies
+            os.write(fd, data[: len(data) // 2])
+            faults.die()
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def cut_partial_line(path: Path) -> None:
+    """Truncate a file after its last newline (a killed append may leave a partial line)."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 class ResultStore:
@@ -94,10 +116,33 @@ class ResultStore:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS)
-        self.training = CsvLog(folder / "training.csv", TRAIN_COLUMNS)
-        self.done = self._complete_keys()
-        self.trained = {row["train_key"] for row in self.training.rows()}
+        folder.mkdir(parents=True, exist_ok=True)
+        with self.locked():
+            remove_stale_temporaries(folder)
+            cut_partial_line(folder / "provenance.jsonl")
+            self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS)
+            self.training = CsvLog(folder / "training.csv", TRAIN_COLUMNS)
+            self.done = self._complete_keys()
+            self.trained = self._training_rows()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the folder's lock: no other process reads-then-writes the CSV files meanwhile."""
+        with _flock(self.folder / ".lock"):
+            yield
+
+    @contextlib.contextmanager
+    def claim(self, key: str, wait: bool = True) -> Iterator[bool]:
+        """Hold the lock of one training group (`locks/<key>.lock`); yields False if `wait` is
+        False and another process holds it. Call `refresh` after claiming."""
+        with _flock(self.folder / "locks" / f"{key}.lock", wait) as got:
+            yield got
+
+    def refresh(self) -> None:
+        """Re-read which cells and loss curves are on disk (another process may have added some)."""
+        with self.locked():
+            self.done = complete_keys(self.cells.rows())
+            self.trained = self._training_rows()
 
     def checkpoint(self, train_key: str) -> Path:
         return self.folder / "checkpoints" / f"{train_key}.pt"
@@ -107,14 +152,9 @@ class ResultStore:
         return self.folder / "grids" / f"{key}.npy"
 
     def save_grid(self, key: str, images: torch.Tensor) -> None:
-        path = self.grid(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            np.save(f, images.numpy())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.save(buffer, images.numpy())
+        write_atomically(self.grid(key), buffer.getvalue(), "grid-tmp")
 
     def floor_values(self) -> dict[str, dict[str, float]]:
         """{floor cell key: {metric: value}} of the finished floor cells."""
@@ -127,31 +167,74 @@ class ResultStore:
     def _complete_keys(self) -> set[str]:
         """Keys of cells with all their rows; rows of partly written cells are removed."""
         rows = self.cells.rows()
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row["key"]] = counts.get(row["key"], 0) + 1
-        complete = {row["key"] for row in rows if row["cell_rows"] == str(counts[row["key"]])}
-        if len(complete) < len(counts):
+        complete = complete_keys(rows)
+        if len(complete) < len({row["key"] for row in rows}):
             self.cells.rewrite([row for row in rows if row["key"] in complete])
         return complete
 
-    def add_cell(self, rows: list[dict]) -> None:
+    def _training_rows(self) -> dict[str, int]:
+        """{train_key: number of loss-curve rows in training.csv}."""
+        counts: dict[str, int] = {}
+        for row in self.training.rows():
+            counts[row["train_key"]] = counts.get(row["train_key"], 0) + 1
+        return counts
+
+    def add_cell(self, rows: list[dict]) -> bool:
+        """Append one cell's rows; False (and nothing written) if another process already did."""
+        key = rows[0]["key"]
+        assert all(row["key"] == key for row in rows), "one cell per call"
         for row in rows:
             row["cell_rows"] = len(rows)
-        self.cells.append(rows)
-        self.done.update(row["key"] for row in rows)
+        with self.locked():
+            self.done = self._complete_keys()  # also drops the rows another process's crash left half-written
+            if key in self.done:
+                return False
+            self.cells.append(rows)
+            self.done.add(key)
+        faults.crash_point("cell-added")
+        return True
 
     def log_training(self, meta: dict, run_id: str) -> None:
-        """Append a checkpoint's loss curve to training.csv, once per training key."""
-        if meta["train_key"] in self.trained:
-            return
-        fields = {k: meta[k] for k in ("train_key", "method", "dataset", "seed")}
-        self.training.append([{**fields, "run_id": run_id, "step": s, "loss": v} for s, v in meta["losses"]])
-        self.trained.add(meta["train_key"])
+        """Append a checkpoint's loss curve to training.csv, once per training key.
+
+        A curve cut short by a killed write is removed and written again whole.
+        """
+        key, losses = meta["train_key"], meta["losses"]
+        with self.locked():
+            self.trained = self._training_rows()
+            if self.trained.get(key, 0) == len(losses):
+                return
+            if key in self.trained:
+                self.training.rewrite([row for row in self.training.rows() if row["train_key"] != key])
+            fields = {k: meta[k] for k in ("train_key", "method", "dataset", "seed")}
+            self.training.append([{**fields, "run_id": run_id, "step": s, "loss": v} for s, v in losses])
+            self.trained[key] = len(losses)
 
     def add_provenance(self, record: dict) -> None:
-        fd = os.open(self.folder / "provenance.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        with self.locked():
+            append_bytes(self.folder / "provenance.jsonl", (json.dumps(record, sort_keys=True) + "\n").encode(),
+                         "provenance-write")  # fmt: skip
+
+
+def complete_keys(rows: list[dict[str, str]]) -> set[str]:
+    """Keys whose rows are all present: as many rows as each row's `cell_rows` says."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["key"]] = counts.get(row["key"], 0) + 1
+    return {row["key"] for row in rows if row["cell_rows"] == str(counts[row["key"]])}
+
+
+@contextlib.contextmanager
+def _flock(path: Path, wait: bool = True) -> Iterator[bool]:
+    """An exclusive `flock` on `path` (created if missing), released on exit or when the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         try:
-            os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
-        finally:
-            os.close(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

@@ -4,6 +4,10 @@ A *training group* is (method, dataset, seed, training recipe); its network is t
 and checkpointed, and every sampling cell of the group reuses it. A *cell* adds the solver
 and its steps (or tolerance). Keys are hashes of everything a result depends on, so a rerun
 skips finished cells and does no training or sampling when nothing is missing.
+
+Several sweeps may run at once on one results folder: each holds a training group's lock
+(`ResultStore.claim`) while it trains and samples that group, works on the groups no one
+holds first, and re-reads the finished cells after each claim, so no cell is done twice.
 """
 
 from __future__ import annotations
@@ -19,14 +23,24 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import figures, images, provenance
+from bench import faults, figures, images, provenance
 from bench.data import DATASETS
-from bench.judge import Judge, build_judge, require_inception_weights
+from bench.files import remove_stale_temporaries
+from bench.judge import CACHE_FOLDER, EXTRACTORS_FOLDER, Judge, build_judge, require_inception_weights
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
-from bench.spec import Spec, SpecError, Track, stable_hash
+from bench.spec import Spec, SpecError, Track, key_fields, stable_hash
 from bench.store import FLOOR_METHOD, ResultStore
-from bench.train import TrainingDiverged, build_net, load_checkpoint, save_checkpoint, train
+from bench.train import (
+    ForeignCheckpoint,
+    TrainingDiverged,
+    build_net,
+    foreign_message,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    train,
+)
 from methods import METHODS
 
 
@@ -75,7 +89,7 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
     groups = []
     for track in spec.tracks:
         train_cfg = dataclasses.asdict(track.train)
-        eval_cfg = dataclasses.asdict(track.eval)
+        eval_cfg = key_fields(track.eval)
         axes = track.axes
         for method, dataset, seed in itertools.product(axes.methods, axes.datasets, axes.seeds):
             train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg})
@@ -103,7 +117,10 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
     check_inputs(spec, inception_weights)  # missing data or weights: raise before anything is written
+    check_checkpoints(plan(spec), Path(results_root) / spec.name)
     store = ResultStore(Path(results_root) / spec.name)
+    for shared in (CACHE_FOLDER, EXTRACTORS_FOLDER):  # what a killed run left half-written in the shared caches
+        remove_stale_temporaries(Path(results_root) / shared)
     judges = build_judges(spec, results_root, inception_weights=inception_weights)
     prov = _new_run(spec)
     summary = Summary()
@@ -119,13 +136,26 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None,
             _run_floor(track, cell, judges[track.name, cell.dataset], store, prov)
             summary.references += 1
     floors = store.floor_values()
-    for group in groups:
+
+    def run_claimed(group: Group) -> None:
+        store.refresh()
         pending = [c for c in group.cells if c.key not in store.done]
         summary.already_done += len(group.cells) - len(pending)
         if pending:
             judge = judges[group.track.name, group.dataset]
             floor = floors.get(floor_key(group.track, group.dataset, group.seed, judge), {})
             _run_group(group, pending, judge, floor, store, prov, summary, bar)
+
+    busy = []  # groups another process holds: done last, after waiting for it
+    for group in groups:
+        if all(c.key in store.done for c in group.cells):
+            summary.already_done += len(group.cells)
+            continue
+        with store.claim(group.train_key, wait=False) as claimed:
+            run_claimed(group) if claimed else busy.append(group)
+    for group in busy:
+        with store.claim(group.train_key):
+            run_claimed(group)
     bar.close()
     if make_figures:
         figures_start = time.perf_counter()
@@ -145,6 +175,16 @@ def check_inputs(spec: Spec, inception_weights: Path | None = None) -> None:
                 images.load_splits(dataset)
                 if track.eval.extractor == "inception":
                     require_inception_weights(inception_weights)
+
+
+def check_checkpoints(groups: list[Group], folder: Path) -> None:
+    """Raise ForeignCheckpoint, before anything is written, if a group's checkpoint path holds an
+    intact checkpoint of another training key. Damaged ones are left to be retrained."""
+    paths = {group.train_key: folder / "checkpoints" / f"{group.train_key}.pt" for group in groups}
+    for train_key, path in paths.items():
+        found = read_checkpoint(path) if path.exists() else None
+        if found is not None and found[1].get("train_key") != train_key:
+            raise ForeignCheckpoint(foreign_message(path, found[1], train_key))
 
 
 def build_judges(spec: Spec, results_root: Path, **options: object) -> dict[tuple[str, str], Judge]:
@@ -168,9 +208,14 @@ def floor_key(track: Track, dataset: str, seed: int | None, judge: Judge) -> str
     count, extractor), since its held-out and reference images are fixed.
     """
     if judge.dataset.kind == "images":
-        return stable_hash({"floor": dataset, "eval": dataclasses.asdict(track.eval), "extractor": judge.extractor_id,
+        return stable_hash({"floor": dataset, "eval": _floor_eval(track), "extractor": judge.extractor_id,
                             "data": judge.data_hash})  # fmt: skip
-    return stable_hash({"floor": dataset, "seed": seed, "eval": dataclasses.asdict(track.eval)})
+    return stable_hash({"floor": dataset, "seed": seed, "eval": _floor_eval(track)})
+
+
+def _floor_eval(track: Track) -> dict:
+    """The evaluation settings a floor depends on (not how generated samples are batched)."""
+    return key_fields(dataclasses.replace(track.eval, batch_size=0))
 
 
 def floor_cells(spec: Spec, judges: Mapping[tuple[str, str], Judge]) -> list[tuple[Track, Cell]]:
@@ -244,11 +289,13 @@ def train_all(spec: Spec, results_root: Path) -> Summary:
             raise SpecError(reason)
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
+    check_checkpoints(groups, Path(results_root) / spec.name)
     store = ResultStore(Path(results_root) / spec.name)
     prov = _new_run(spec)
     summary = Summary()
     for group in groups:
-        obtain_model(group, store, prov, summary)
+        with store.claim(group.train_key):
+            obtain_model(group, store, prov, summary)
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary
@@ -303,7 +350,17 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
             continue
         noise = draw_noise(dataset, group.seed, n, cell.steps) if solver.kind == "native" else None
         try:
-            out = sample(method, net, solver, x0, steps=cell.steps, tol=cell.tol, noise=noise, clip=dataset.data_range)
+            out = sample(
+                method,
+                net,
+                solver,
+                x0,
+                steps=cell.steps,
+                tol=cell.tol,
+                noise=noise,
+                clip=dataset.data_range,
+                batch_size=group.track.eval.batch_size,
+            )
         except Exception as err:  # one broken cell must not end the sweep: record it, go on
             close(cell, "failed", f"sampling raised {type(err).__name__}: {err}")
             summary.failed += 1
@@ -315,6 +372,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
             "train_peak_mb": meta["peak_mb"], "sample_peak_mb": out.peak_mb,
             "extractor": judge.extractor_id, "data_hash": judge.data_hash,
         }  # fmt: skip
+        faults.crash_point("measure")
         if torch.isfinite(out.x).all():
             measured = judge.measure(out.x, reference)
         else:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import copy
-import io
 import math
-import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench import faults
 from bench.data import Dataset
+from bench.files import save_torch_atomically, tensors_hash
 from bench.memory import PeakMemory
 from bench.nets import MLP
 from bench.rng import derive_seed, generator
@@ -24,6 +25,10 @@ from methods import Method
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; no checkpoint is written."""
+
+
+class ForeignCheckpoint(ValueError):
+    """An intact checkpoint at a training group's path that another spec's training wrote."""
 
 
 @dataclass
@@ -71,6 +76,7 @@ def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trai
                 decay = min(cfg.ema, (1 + step) / (10 + step))
                 with torch.no_grad():
                     torch._foreach_lerp_(list(average.parameters()), list(net.parameters()), 1 - decay)
+            faults.crash_point("train-step")
             if step % cfg.log_every == 0 or step == cfg.steps:
                 value = loss.item()
                 if not math.isfinite(value):
@@ -83,31 +89,50 @@ def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trai
 
 
 def save_checkpoint(path: Path, net: nn.Module, meta: dict) -> None:
-    """Write {state_dict, meta} atomically: to a temporary file, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save({"state_dict": net.state_dict(), "meta": meta}, buffer)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write {state_dict, meta} atomically (a temporary file, then rename); meta["weights_hash"]
+    is the sha256 of the tensors, checked by every load."""
+    state = net.state_dict()
+    save_torch_atomically(path, {"state_dict": state, "meta": {**meta, "weights_hash": tensors_hash(state)}},
+                          "checkpoint-tmp")  # fmt: skip
+
+
+def read_checkpoint(path: Path) -> tuple[dict, dict] | None:
+    """(state_dict, meta) of an intact checkpoint, or None if `path` is missing, unreadable, or its
+    tensors do not match their stored hash (a damaged file: say so on stderr). Loads with
+    weights_only=True: no code in the file runs."""
+    if not path.exists():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        state, meta = blob["state_dict"], blob["meta"]
+        if tensors_hash(state) != meta["weights_hash"]:
+            raise ValueError("its tensors do not match their stored sha256")
+    except Exception as err:  # a damaged file fails in many ways (zip, unpickler, keys): all mean "unusable"
+        first_line = (str(err).splitlines() or [""])[0]
+        print(f"warning: checkpoint {path} is damaged ({type(err).__name__}: {first_line}); training again",
+              file=sys.stderr)  # fmt: skip
+        return None
+    return state, meta
 
 
 def load_checkpoint(path: Path, net: nn.Module, train_key: str) -> dict | None:
-    """Load weights into `net` if `path` holds the checkpoint of `train_key`; return its meta.
+    """Load weights into `net` if `path` holds an intact checkpoint of `train_key`; return its meta.
 
-    Returns None when the file is missing, unreadable or belongs to another spec, so the
-    caller retrains instead of using it. Loads with weights_only=True (no code runs).
+    Returns None when the file is missing or damaged, so the caller retrains instead of using
+    it; raises ForeignCheckpoint when it is intact but was written for another training key.
     """
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        meta = blob["meta"]
-        if meta.get("train_key") != train_key:
-            return None
-        net.load_state_dict(blob["state_dict"])
-    except (OSError, RuntimeError, KeyError, TypeError, EOFError, ValueError):
+    found = read_checkpoint(path)
+    if found is None:
         return None
+    state, meta = found
+    if meta.get("train_key") != train_key:
+        raise ForeignCheckpoint(foreign_message(path, meta, train_key))
+    net.load_state_dict(state)
     net.eval()
     return meta
+
+
+def foreign_message(path: Path, meta: dict, train_key: str) -> str:
+    what = ", ".join(f"{k} {meta.get(k)!r}" for k in ("method", "dataset", "seed"))
+    return (f"checkpoint {path} belongs to another spec (train key {meta.get('train_key')!r}: {what}), "
+            f"not to train key {train_key!r}; move it away or use another results folder")  # fmt: skip

@@ -1,14 +1,20 @@
 """The command line: listing, and bad input giving one clear error line, exit 2, nothing written."""
 
+import hashlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from bench import sweep
 from bench.cli import main
 from bench.data import DATASETS
 from bench.metrics import METRICS
+from bench.nets import MLP
 from bench.solvers import SOLVERS
+from bench.spec import parse_spec
+from bench.train import save_checkpoint
 from methods import METHODS
 
 
@@ -87,6 +93,27 @@ BAD_ARGS = {
     "unknown-profile": (["sweep", "--profile", "huge"], "unknown profile 'huge'; valid profiles: smoke, quick, full"),
     "missing-spec": (["sweep", "--spec", "nowhere.toml"], "cannot read spec file nowhere.toml"),
 }  # fmt: skip
+FOREIGN = "name = 'x'\n" + AXES + "solvers=['euler']\nsteps=[2]\n[train]\nsteps=5\nwidth=8\ndepth=1\n"
+BAD_TOML["foreign-checkpoint"] = (FOREIGN, "belongs to another spec (train key 'someone-else'")
+
+
+def plant_foreign_checkpoint(results: Path) -> None:
+    """A well-formed checkpoint of another training key, where the FOREIGN spec's would go."""
+    (group,) = sweep.plan(parse_spec(FOREIGN, source="test"))
+    net = MLP(dim=2, width=8, depth=1, time_freqs=8)
+    meta = {"train_key": "someone-else", "method": "iadb", "dataset": "gauss-moons", "seed": 0, "losses": []}
+    save_checkpoint(results / "x" / "checkpoints" / f"{group.train_key}.pt", net, meta)
+
+
+SETUP = {"foreign-checkpoint": plant_foreign_checkpoint}
+
+
+def snapshot(folder: Path) -> dict[str, str] | None:
+    """{relative path: sha256} of every file under `folder`, or None if it does not exist."""
+    if not folder.exists():
+        return None
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", sorted(BAD_TOML) + sorted(BAD_ARGS))
@@ -99,12 +126,15 @@ def test_bad_input_is_one_clear_error_exit_2_and_nothing_written(case, tmp_path,
     else:
         argv, message = BAD_ARGS[case]
     results = tmp_path / "results"
+    if case in SETUP:
+        SETUP[case](results)
+    before = snapshot(results)
     with pytest.raises(SystemExit) as exit_info:
         raise SystemExit(main(["--data-root", str(tmp_path / "data"), *argv, "--results", str(results)]))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
-    assert not results.exists()
+    assert snapshot(results) == before
 
 
 def test_an_inapplicable_combination_is_recorded_as_skipped(tmp_path, capsys):
