@@ -1,4 +1,4 @@
-"""Sessions: `nox -s bench` (quick profile: CSV + plots), `nox -s tests`, `nox -s lint`.
+"""Sessions: `nox -s bench` (quick profile: CSV, figures, report), `nox -s report`, `nox -s tests`, `nox -s lint`.
 
 All sessions share one virtual environment, `.nox/blendbench`, built once with the
 interpreter that runs nox (torch makes a fresh environment cost minutes and gigabytes) and
@@ -38,10 +38,20 @@ def shared_python(session: nox.Session) -> str:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the quick profile (or `-- --profile NAME`): results/<profile>/, reports/<profile>/."""
+    """Run the quick profile (or `-- --profile NAME`): results/<profile>/, then the report in
+    reports/<profile>/index.html (the sweep ends by building it)."""
     python = shared_python(session)
     args = session.posargs or ["--profile", "quick"]
     session.run(python, "-m", "bench", "sweep", *args, external=True)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Build reports/<profile>/index.html and report.md from the existing results/<profile>/
+    (quick, or `-- --profile NAME`); runs nothing else."""
+    python = shared_python(session)
+    args = session.posargs or ["--profile", "quick"]
+    session.run(python, "-m", "bench", "report", *args, external=True)
 
 
 @nox.session

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -61,7 +62,7 @@ def _single_cell_spec(args: argparse.Namespace, solver: str | None) -> Spec:
     steps = (check_steps(args.steps),) if solver and SOLVERS.get(solver).kind != "adaptive" else ()
     tols = (check_tolerance(args.tol),) if solver and SOLVERS.get(solver).kind == "adaptive" else ()
     axes = Axes((args.method,), (args.dataset,), (args.seed,), (solver,) if solver else (), steps, tols)
-    return Spec(f"{base.name}-adhoc", (dataclasses.replace(tracks[0], axes=axes),))
+    return Spec(f"{base.name}-adhoc", (dataclasses.replace(tracks[0], axes=axes),), base.figures)
 
 
 def _positive_float(text: str) -> float:
@@ -117,10 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--spec", type=Path, help="a sweep TOML file (overrides --profile)")
         p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
 
-    p = sub.add_parser("sweep", help="run every missing cell of a sweep, then plot it")
+    p = sub.add_parser("sweep", help="run every missing cell of a sweep, then build its report")
     common(p)
     p.add_argument("--reports", type=Path, default=Path("reports"), help="plots root folder")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-figures", action="store_true", help="skip computing the report's figures")
     p.add_argument("--executor", default="serial", help="serial, pool (local processes), submitit-local or slurm")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="parallel workers (default: the CPU cores; slurm: 4 jobs)")  # fmt: skip
@@ -146,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classifier", help="train (once) or load an image dataset's feature-extractor classifier")
     p.add_argument("--dataset", default="mnist5k")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+
+    p = sub.add_parser("report", help="build reports/<sweep>/index.html and report.md from a sweep's results")
+    p.add_argument("--profile", default="quick", help=f"the sweep's name, e.g. {', '.join(PROFILES)}")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="reports root folder")
 
     p = sub.add_parser("plot", help="plot a finished sweep's CSV")
     p.add_argument("folder", type=Path, help="a sweep's results folder, e.g. results/quick")
@@ -179,6 +186,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "plot":
         return _plot(args.folder, args.reports)
+    if args.command == "report":
+        return _report(args.results / args.profile, args.reports)
     if args.command == "classifier":
         return _classifier(args.dataset, args.results)
     device = resolve_device(args.device)
@@ -186,14 +195,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         spec = _base_spec(args)
         parallel = Parallel(args.executor, args.workers, args.worker_threads, args.slurm_partition, args.slurm_time,
                             args.slurm_gpus, args.slurm_cpus, args.slurm_mem_gb)  # fmt: skip
-        summary = executors.run(spec, args.results, parallel, inception_weights=args.inception_weights, device=device)
+        summary = executors.run(spec, args.results, parallel, inception_weights=args.inception_weights, device=device,
+                                make_figures=not args.no_figures)  # fmt: skip
         print(f"{spec.name}: {summary}")
         print(f"results: {args.results / spec.name / 'cells.csv'}")
-        return 0 if args.no_plots else _plot(args.results / spec.name, args.reports)
+        return 0 if args.no_plots else _report(args.results / spec.name, args.reports)
     spec = _single_cell_spec(args, getattr(args, "solver", None))
     folder = args.results / spec.name
     if args.command == "sample":
-        sweep.run(spec, args.results, inception_weights=args.inception_weights, device=device)
+        sweep.run(spec, args.results, inception_weights=args.inception_weights, device=device, make_figures=False)
         import pandas as pd
 
         rows = pd.read_csv(folder / "cells.csv", keep_default_na=False)
@@ -227,4 +237,15 @@ def _plot(folder: Path, reports_root: Path) -> int:
 
     for path in plot_sweep(folder / "cells.csv", reports_root / folder.name):
         print(f"plot: {path}")
+    return 0
+
+
+def _report(folder: Path, reports_root: Path) -> int:
+    from reports.report import build
+
+    if not (folder / "cells.csv").exists():
+        raise SpecError(f"no results in {folder} (cells.csv is missing); run `python -m bench sweep` first")
+    start = time.perf_counter()
+    index = build(folder, reports_root / folder.name)
+    print(f"report: {index} ({time.perf_counter() - start:.1f} s)")
     return 0

@@ -68,10 +68,12 @@ class Parallel:
 
 
 def run(spec: Spec, results_root: Path, parallel: Parallel = Parallel(), *, progress: bool | None = None,
-        inception_weights: Path | None = None, device: torch.device = CPU) -> sweep.Summary:  # fmt: skip
+        inception_weights: Path | None = None, device: torch.device = CPU,
+        make_figures: bool = True) -> sweep.Summary:  # fmt: skip
     """Run every missing cell of `spec` with `parallel.executor`; the summaries of all workers, summed."""
     if parallel.executor == "serial":
-        return sweep.run(spec, results_root, progress=progress, inception_weights=inception_weights, device=device)
+        return sweep.run(spec, results_root, progress=progress, inception_weights=inception_weights, device=device,
+                         make_figures=make_figures)  # fmt: skip
     start = time.perf_counter()
     shared = sweep.run(spec, results_root, progress=False, inception_weights=inception_weights, device=device,
                        groups=False)  # fmt: skip
@@ -84,11 +86,14 @@ def run(spec: Spec, results_root: Path, parallel: Parallel = Parallel(), *, prog
             summaries = list(pool.map(_worker, *zip(*[job] * count)))
     else:
         summaries = _submitit(job, count, parallel, Path(results_root) / spec.name / "_submitit")
-    total = _sum([shared, *summaries])
+    # the report's figures need every network: computed once, here, after the workers
+    finish = sweep.run(spec, results_root, progress=False, inception_weights=inception_weights, device=device,
+                       make_figures=make_figures)  # fmt: skip
+    total = _sum([shared, *summaries, finish])
     # each worker counts the cells the others did as "already done": count them once instead
     cells = sum(len(group.cells) for group in sweep.plan(spec))
     worked = sum(s.sampled + s.skipped + s.failed for s in summaries)
-    total.already_done = shared.already_done + cells - worked
+    total.already_done = shared.already_done + cells - worked - finish.sampled - finish.skipped - finish.failed
     total.seconds = time.perf_counter() - start
     return total
 
@@ -99,7 +104,7 @@ def _worker(spec: Spec, results_root: Path, threads: int, inception_weights: Pat
     torch.set_num_threads(threads)
     images.configure(*data)
     return sweep.run(spec, results_root, progress=False, inception_weights=inception_weights,
-                     device=torch.device(device))  # fmt: skip
+                     device=torch.device(device), make_figures=False)  # fmt: skip
 
 
 def _submitit(job: tuple, count: int, parallel: Parallel, folder: Path) -> list[sweep.Summary]:

@@ -105,9 +105,30 @@ class Track:
 
 
 @dataclass(frozen=True)
+class FiguresConfig:
+    """The sizes of the figures computed at the end of a sweep (bench.figures)."""
+
+    chain_steps: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128)
+    """(a) N, the steps of the blend-deblend chain on triangle-square."""
+    chain_starts: int = 24
+    """(a) starting points drawn from the triangle."""
+    chain_repeats: int = 8
+    """(a) independent chains from each starting point (their spread measures convergence)."""
+    field_pairs: int = 2000
+    """(b) points drawn from each distribution; every one of the pairs is blended."""
+    field_bins: int = 32
+    """(b) grid bins along each axis."""
+    field_min_count: int = 50
+    """(b) pairs a bin needs for its estimate to count as defined."""
+    paths: int = 64
+    """2D: trajectories kept for the samples figure."""
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     tracks: tuple[Track, ...]
+    figures: FiguresConfig = FiguresConfig()
 
     def config_hash(self) -> str:
         return stable_hash(dataclasses.asdict(self))
@@ -153,7 +174,7 @@ def parse_spec(text: str, source: str = "spec") -> Spec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{source}: malformed TOML: {err}") from None
-    _check_keys(raw, {"name", "tracks"} | TRACK_KEYS, source)
+    _check_keys(raw, {"name", "tracks", "figures"} | TRACK_KEYS, source)
     name = raw.get("name")
     if not isinstance(name, str) or not _plain_name(name) or name.startswith("_"):
         raise SpecError(f"{source}: 'name' must be a non-empty string of letters, digits, '-' or '_', "
@@ -174,8 +195,14 @@ def parse_spec(text: str, source: str = "spec") -> Spec:
         tables[track_name] = table
     if not tables:
         raise SpecError(f"{source}: missing [axes] table (or [tracks.<name>.axes] tables)")
+    figures = _build(FiguresConfig, raw.get("figures", {}), f"{source} [figures]")
+    sizes = {f.name: getattr(figures, f.name) for f in fields(FiguresConfig)}
+    for key, value in sizes.items():
+        for item in value if isinstance(value, tuple) else (value,):
+            if not isinstance(item, int) or isinstance(item, bool) or item <= 0:
+                raise SpecError(f"{source} [figures]: {key} must be positive integers, got {item!r}")
     spec = Spec(name, tuple(_parse_track(n, t, f"{source}" + ("" if n == "main" else f" [tracks.{n}]"))
-                            for n, t in tables.items()))  # fmt: skip
+                            for n, t in tables.items()), figures)  # fmt: skip
     return spec
 
 

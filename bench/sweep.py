@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import faults, images, provenance
+from bench import faults, figures, images, provenance
 from bench.data import DATASETS
 from bench.device import CPU, describe
 from bench.files import remove_stale_temporaries
@@ -75,6 +75,8 @@ class Summary:
     failed: int = 0
     already_done: int = 0
     references: int = 0
+    figures: int = 0
+    figures_seconds: float = 0.0
     seconds: float = 0.0
 
 
@@ -106,13 +108,14 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
 
 
 def run(spec: Spec, results_root: Path, *, progress: bool | None = None, inception_weights: Path | None = None,
-        device: torch.device = CPU, groups: bool = True) -> Summary:  # fmt: skip
+        device: torch.device = CPU, groups: bool = True, make_figures: bool = True) -> Summary:  # fmt: skip
     """Run every missing cell of `spec`, appending to `results_root/<spec.name>/`.
 
     progress: None shows a tqdm bar only on a terminal; True or False forces it.
     groups: False does only what every worker of a parallel run shares (the extractors and the
-    floor cells). Raises images.DataUnavailable (a dataset's files are missing) before writing
-    anything.
+    floor cells). make_figures: then compute the report's figures that are missing
+    (bench.figures; only with groups). Raises images.DataUnavailable (a dataset's files are
+    missing) before writing anything.
     """
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
@@ -157,6 +160,10 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
         with store.claim(group.train_key):
             run_claimed(group)
     bar.close()
+    if make_figures and groups:
+        figures_start = time.perf_counter()
+        summary.figures = figures.make_all(spec, store, todo)  # the report's figures, as data
+        summary.figures_seconds = time.perf_counter() - figures_start
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary

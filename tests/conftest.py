@@ -49,3 +49,39 @@ def with_extractors(extractors_folder):
 @pytest.fixture
 def results_root(tmp_path, with_extractors):
     return with_extractors(tmp_path / "results")
+
+
+@pytest.fixture(scope="session")
+def sweep_2d(tmp_path_factory):
+    """A small 2D-only sweep with two seeds on triangle-square and gauss-moons, its figures
+    computed: (results root, spec)."""
+    import dataclasses
+
+    from bench import sweep
+    from bench.spec import load_profile
+
+    smoke = load_profile("smoke")
+    spec = smoke.with_axes(methods=("iadb", "si-linear-simple", "si-linear-complex", "ddpm"),
+                           datasets=("triangle-square", "gauss-moons"), seeds=(0, 1),
+                           solvers=("euler", "rk4", "rk45", "ddim"), steps=(1, 2, 4))  # fmt: skip
+    spec = dataclasses.replace(spec, name="small2d")
+    root = tmp_path_factory.mktemp("sweep2d") / "results"
+    sweep.run(spec, root, progress=False)
+    return root, spec
+
+
+@pytest.fixture(scope="session")
+def sweep_images(tmp_path_factory, with_extractors):
+    """A small image-only sweep (mnist5k, one seed), its figures computed: (results root, spec)."""
+    import dataclasses
+
+    from bench import sweep
+    from bench.spec import load_profile
+
+    smoke = load_profile("smoke")
+    spec = smoke.with_axes("mnist", methods=("iadb", "si-trig-simple", "si-trig-complex"),
+                           solvers=("euler", "heun"), steps=(1, 2))  # fmt: skip
+    spec = dataclasses.replace(spec, name="smallimages")
+    root = with_extractors(tmp_path_factory.mktemp("sweepimages") / "results")
+    sweep.run(spec, root, progress=False)
+    return root, spec

@@ -40,7 +40,7 @@ def sweep_csv(tmp: Path, *options: str) -> pd.DataFrame:
     spec.write_text(SPEC)
     env = {k: v for k, v in os.environ.items() if k != faults.ENV}
     argv = [sys.executable, "-m", "bench", "--threads", "1", "sweep", "--spec", str(spec), "--results",
-            str(tmp / "results"), "--no-plots", *options]  # fmt: skip
+            str(tmp / "results"), "--no-plots", "--no-figures", *options]  # fmt: skip
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     cells = pd.read_csv(tmp / "results" / "par" / "cells.csv", keep_default_na=False, dtype=str)

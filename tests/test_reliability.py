@@ -71,7 +71,7 @@ def run_sweep(spec: Path, results: Path, crash_at: str | None = None) -> subproc
     if crash_at:
         env[faults.ENV] = crash_at
     argv = [sys.executable, "-m", "bench", "--threads", "1", "sweep", "--spec", str(spec), "--results", str(results),
-            "--no-plots"]  # fmt: skip
+            "--no-plots", "--no-figures"]  # fmt: skip
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -137,7 +137,7 @@ def test_two_sweeps_at_once_on_one_folder_duplicate_and_corrupt_nothing(spec_fil
     path.write_text(spec)
     env = {k: v for k, v in os.environ.items() if k != faults.ENV}
     argv = [sys.executable, "-m", "bench", "--threads", "1", "sweep", "--spec", str(path), "--results",
-            str(tmp_path), "--no-plots"]  # fmt: skip
+            str(tmp_path), "--no-plots", "--no-figures"]  # fmt: skip
     runs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
     runs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for run in runs:

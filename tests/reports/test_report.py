@@ -1,0 +1,94 @@
+"""The report: built from results alone, every section filled, standing alone, and not rebuilt
+when nothing changed; for a 2D-only sweep with two seeds and an image-only sweep with one."""
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from reports import tables
+from reports.report import build
+
+
+def images_of(index):
+    return re.findall(r'<img src="([^"]+)"', index.read_text())
+
+
+@pytest.fixture(scope="module")
+def report_2d(sweep_2d, tmp_path_factory):
+    root, spec = sweep_2d
+    out = tmp_path_factory.mktemp("reports") / spec.name
+    return build(root / spec.name, out), root / spec.name
+
+
+def test_2d_report_has_every_section(report_2d):
+    index, results = report_2d
+    text = index.read_text()
+    md = (index.parent / "report.md").read_text()
+    for heading in ("triangle-square: w2", "gauss-moons: w2", "Best cell within each NFE budget",
+                    "gauss-moons: samples and trajectories", "(a) The blend", "(b) The field", "(c) The simple",
+                    "Closing note"):  # fmt: skip
+        assert heading in text and heading in md, heading
+    for header in ("profile", "machine", "libraries (runs)", "git revision", "wall time"):
+        assert f"<td>{header}</td>" in text, header
+    assert " ± " in text and "mean ± sd over seeds" in text  # two seeds: a real sd
+    assert re.search(r"\(b\) Mean angular disagreement .* iadb \d+\.\d\d°", text)
+    assert re.search(r"\(a\) Convergence: .* slope of -?\d+\.\d\d", text)
+    names = {src.split("/")[-1] for src in images_of(index)}
+    for dataset in ("triangle-square", "gauss-moons"):
+        for kind in ("nfe", "time", "steps", "losses"):
+            assert f"report_{dataset}_{kind}.png" in names, (dataset, kind)
+    assert {"report_chain.png", "report_field.png", "report_gauss-moons_samples.png",
+            "report_gauss-moons_paths.png"} <= names  # fmt: skip
+
+
+def test_report_stands_alone(report_2d, tmp_path):
+    index, _ = report_2d
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(index.parent, copy)
+    for src in images_of(copy / "index.html"):
+        assert not src.startswith(("/", "file:", "http")), src
+        assert (copy / src).is_file(), src
+
+
+def test_rebuild_with_nothing_changed_writes_nothing(report_2d):
+    index, results = report_2d
+    before = {p: p.stat().st_mtime_ns for p in index.parent.rglob("*") if p.is_file()}
+    assert build(results, index.parent) == index
+    assert {p: p.stat().st_mtime_ns for p in index.parent.rglob("*") if p.is_file()} == before
+
+
+def test_image_only_report_with_one_seed(sweep_images, tmp_path):
+    root, spec = sweep_images
+    index = build(root / spec.name, tmp_path / spec.name)
+    text = index.read_text()
+    assert "mnist5k: fd" in text and "one seed per cell, so no sd" in text and "± –" in text
+    assert "mnist5k: samples" in text and "(c) The simple" in text
+    assert "(a) The blend" not in text and "samples and trajectories" not in text
+    names = {src.split("/")[-1] for src in images_of(index)}
+    assert {"report_mnist5k_grids.png", "report_mnist5k_losses.png", "report_mnist5k_nfe.png"} <= names
+    assert all((index.parent / src).is_file() for src in images_of(index))
+
+
+def test_best_per_budget_and_pareto_front_against_a_direct_reading():
+    stats = pd.DataFrame({
+        "method": ["a", "a", "b", "b"], "solver": ["euler", "rk4", "euler", "euler"], "steps": [1, 1, 2, 8],
+        "tol": [None] * 4, "mean": [0.9, 0.5, 0.7, 0.2], "sd": [None] * 4, "seeds": [1] * 4,
+        "nfe": [1.0, 4.0, 2.0, 8.0], "sample_seconds": [0.1, 0.4, 0.1, 0.8], "setting": ["K=1", "K=1", "K=2", "K=8"],
+    })  # fmt: skip
+    best = tables.best_per_budget(stats)
+    assert list(best["NFE budget"]) == [1, 2, 4, 8]
+    assert list(best.value) == ["0.900 ± –", "0.700 ± –", "0.500 ± –", "0.200 ± –"]
+    front = tables.pareto_front(stats.sample_seconds, stats["mean"])
+    assert list(front) == [False, True, True, True]  # (0.1, 0.9) is beaten by (0.1, 0.7)
+
+
+def test_report_never_imports_the_harness_or_the_methods():
+    code = (
+        "import sys, reports.report; print(sorted(m for m in sys.modules if m.split('.')[0] in ('bench', 'methods')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
