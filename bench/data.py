@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from bench import images
+from methods.exact import GaussianMixture
 from methods.registry import Registry
 
 Sampler = Callable[[int, torch.Generator], Tensor]
@@ -35,6 +36,8 @@ class Dataset:
     data_range: tuple[float, float] | None = None
     """Images: the range of the target in model space, (-1, 1); DDPM's native samplers clamp
     their data prediction to it (Ho et al.'s clip_denoised). None: unbounded."""
+    mixture: GaussianMixture | None = None
+    """A Gaussian-mixture target, whose exact fields are known in closed form (methods.exact)."""
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
@@ -90,11 +93,28 @@ def checkerboard(n: int, g: torch.Generator) -> Tensor:
     return corner + torch.rand(n, 2, generator=g)
 
 
+def ring_mixture(k: int = 8, radius: float = 2.0, std: float = 0.25) -> GaussianMixture:
+    """k equally weighted isotropic Gaussians of std `std`, evenly spaced on a circle of `radius`."""
+    angles = [2 * math.pi * i / k for i in range(k)]
+    means = tuple((radius * math.cos(a), radius * math.sin(a)) for a in angles)
+    return GaussianMixture((1.0 / k,) * k, means, (std,) * k)
+
+
+GMM8 = ring_mixture()
+
 for _ds in (
     Dataset("triangle-square", uniform_triangle, uniform_square, False, "uniform triangle -> uniform square"),
     Dataset("gauss-moons", gaussian, moons, True, "standard normal -> two moons"),
     Dataset("gauss-8gaussians", gaussian, eight_gaussians, True, "standard normal -> 8 Gaussians on a circle"),
     Dataset("gauss-checkerboard", gaussian, checkerboard, True, "standard normal -> 4x4 checkerboard"),
+    Dataset(
+        "gauss-gmm8",
+        gaussian,
+        GMM8.sample,
+        True,
+        "standard normal -> ring of 8 Gaussians (exact fields known)",
+        mixture=GMM8,
+    ),  # fmt: skip
 ):
     DATASETS.add(_ds.name, _ds)
 

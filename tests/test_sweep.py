@@ -30,6 +30,8 @@ def expected_status(method: str, dataset: str, solver: str) -> str:
         return "skipped"
     if s.kind == "native" and solver not in m.native_samplers:
         return "skipped"
+    if getattr(m, "needs_mixture", False) and d.mixture is None:  # the exact fields: Gaussian-mixture targets only
+        return "skipped"
     return "ok"
 
 
@@ -57,7 +59,8 @@ def test_smoke_matrix_every_method_and_applicable_solver(smoke_run):
     assert (fixed.nfe.astype(int) == fixed.solver.map(PER_STEP) * fixed.steps.astype(int)).all()
     skipped = cells[cells.status == "skipped"]
     assert (skipped.reason.str.len() > 0).all()
-    assert summary.trained == sum(expected_status(m, d, "euler") == "ok" for m in METHODS.names() for d in datasets)
+    trained = [n for n, m in METHODS.items() if not hasattr(m, "network")]  # the exact fields train nothing
+    assert summary.trained == sum(expected_status(m, d, "euler") == "ok" for m in trained for d in datasets)
 
 
 def test_rows_carry_provenance(smoke_run):

@@ -48,7 +48,10 @@ def expected_loss(name, x0, x1, t):
     return ((fixed_net(x_tau, net_t) - x0) ** 2).mean()
 
 
-@pytest.mark.parametrize("name", METHODS.names())
+TRAINED = [name for name, method in METHODS.items() if not hasattr(method, "network")]  # not the exact fields
+
+
+@pytest.mark.parametrize("name", TRAINED)
 def test_training_objective_matches_formula(name, batch):
     x0, x1, t = batch
     got = METHODS.get(name).loss(fixed_net, x0, x1, t)
