@@ -32,7 +32,8 @@ from bench.solvers import SOLVERS, uniform_grid
 from bench.spec import Spec, SpecError
 from bench.store import ResultStore
 from bench.train import build_net, load_checkpoint
-from methods import METHODS, Method
+from methods import METHODS
+from methods.base import Method, net_outputs
 
 FLOAT64_FLOOR = 1e-11
 """Endpoint errors below this are round-off, not discretization: left out of the slope fit."""
@@ -153,7 +154,7 @@ def trained_model(spec: Spec, results_root: Path, method: str, dataset: str, see
     one = spec.with_axes(track=tracks[0].name, methods=(method,), datasets=(dataset,), seeds=(seed,))
     sweep.train_all(one, results_root)
     (group,) = sweep.plan(one)
-    net = build_net(DATASETS.get(dataset), group.track.train, seed)
+    net = build_net(DATASETS.get(dataset), group.track.train, seed, net_outputs(METHODS.get(method)))
     if load_checkpoint(ResultStore(Path(results_root) / one.name).checkpoint(group.train_key), net,
                        group.train_key) is None:  # fmt: skip
         raise RuntimeError(f"the checkpoint of {method} on {dataset} could not be read back")

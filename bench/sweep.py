@@ -28,6 +28,7 @@ from bench.spec import Spec, SpecError, Track, stable_hash
 from bench.store import FLOOR_METHOD, ResultStore
 from bench.train import TrainingDiverged, build_net, load_checkpoint, save_checkpoint, train
 from methods import METHODS
+from methods.base import net_outputs
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def obtain_model(group: Group, store: ResultStore, prov: dict, summary: Summary)
     if hasattr(method, "network"):  # an exact pseudo-method: a closed-form field, nothing to train
         return method.network(dataset.mixture), {"train_key": group.train_key, "seconds": 0.0, "peak_mb": 0.0}
     recipe = group.track.train
-    net = build_net(dataset, recipe, group.seed)
+    net = build_net(dataset, recipe, group.seed, net_outputs(method))
     ckpt = store.checkpoint(group.train_key)
     meta = load_checkpoint(ckpt, net, group.train_key)
     if meta is not None:

@@ -20,6 +20,7 @@ from bench.rng import derive_seed, generator
 from bench.spec import TrainConfig
 from bench.unet import UNet
 from methods import Method
+from methods.base import net_outputs
 
 
 class TrainingDiverged(RuntimeError):
@@ -34,14 +35,16 @@ class Trained:
     peak_mb: float
 
 
-def build_net(dataset: Dataset, cfg: TrainConfig, seed: int) -> nn.Module:
+def build_net(dataset: Dataset, cfg: TrainConfig, seed: int, outputs: int = 1) -> nn.Module:
     """The shared network of the dataset's kind (an MLP on 2D points, a UNet on images),
-    initialised from its own seed without touching the global RNG."""
+    initialised from its own seed without touching the global RNG. outputs: how many fields of
+    the data's shape it returns side by side along dim 1 (`methods.base.net_outputs`)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
         if dataset.kind == "images":
-            return UNet(dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, patch=cfg.patch)
-        return MLP(dim=dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs)
+            return UNet(dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, patch=cfg.patch,
+                        outputs=outputs)  # fmt: skip
+        return MLP(dim=dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, outputs=outputs)
 
 
 def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trained:
@@ -50,11 +53,11 @@ def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trai
     With cfg.ema > 0 the returned network holds an exponential moving average of the weights,
     its decay warming up as min(ema, (1 + step) / (10 + step)).
     """
-    net = build_net(dataset, cfg, seed)
+    net = build_net(dataset, cfg, seed, net_outputs(method))
     average = copy.deepcopy(net) if cfg.ema > 0 else None
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
-    g = generator(seed, "train", method.name, dataset.name)
+    g = generator(seed, "train", dataset.name)  # the same batches for every method: paired comparisons
     losses: list[tuple[int, float]] = []
     start = time.perf_counter()
     with PeakMemory() as mem:
@@ -62,7 +65,9 @@ def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int) -> Trai
             x0 = dataset.source(cfg.batch_size, g)
             x1 = dataset.target(cfg.batch_size, g)
             t = torch.rand(cfg.batch_size, generator=g)
-            loss = method.loss(net, x0, x1, t)
+            # a latent-noise interpolant draws its z after the shared (x0, x1, t): other methods' batches are unchanged
+            extra = {"z": torch.randn(x0.shape, generator=g)} if getattr(method, "latent_noise", False) else {}
+            loss = method.loss(net, x0, x1, t, **extra)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

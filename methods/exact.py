@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from methods.base import NativeSampler, Net
 from methods.ddpm import DDPM
 from methods.interpolants import IADB, LINEAR, Interpolant, StochasticInterpolant
+from methods.stochastic import NoisyInterpolant, gamma
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,17 @@ IDEAL_BUILDERS: dict[type, Callable[[object, GaussianMixture], Net]] = {
     IADB: lambda m, mix: lambda x, t: interpolant_velocity(mix, LINEAR, x, t),
     StochasticInterpolant: lambda m, mix: lambda x, t: interpolant_velocity(mix, m.interpolant, x, t),
     DDPM: lambda m, mix: lambda x, t: ddpm_epsilon(mix, m, x, t),
+    NoisyInterpolant: lambda m, mix: (
+        lambda x, t: torch.cat(
+            [
+                interpolant_velocity(
+                    mix, m.interpolant, x, t, lambda s: (gamma(s), torch.zeros_like(s))
+                ),  # v: no gamma' z
+                interpolant_denoiser(mix, m.interpolant, x, t, lambda s: (gamma(s), None)),
+            ],
+            1,
+        )
+    ),  # fmt: skip
 }
 
 
@@ -193,6 +205,8 @@ class Exact:
 
 
 def register(methods) -> None:
-    """`exact` (the linear interpolant's field: IADB's and si-linear's target), `exact-trig`, `exact-ddpm`."""
-    for name, base in (("exact", "iadb"), ("exact-trig", "si-trig-simple"), ("exact-ddpm", "ddpm")):
+    """`exact` (the linear interpolant's field: IADB's and si-linear's target), `exact-trig`,
+    `exact-ddpm`, `exact-si-gamma` (its velocity and denoiser heads)."""
+    for name, base in (("exact", "iadb"), ("exact-trig", "si-trig-simple"), ("exact-ddpm", "ddpm"),
+                       ("exact-si-gamma", "si-gamma-linear")):  # fmt: skip
         methods.add(name, Exact(name, methods.get(base)))

@@ -14,7 +14,8 @@ from bench.store import ResultStore
 from methods import METHODS
 
 SMOKE = load_profile("smoke")
-PER_STEP = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4, "ancestral": 1, "ddim": 1}
+PER_STEP = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4, "ancestral": 1, "ddim": 1,
+            **{name: 1 for name in SOLVERS.names() if name.startswith("em-")}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
