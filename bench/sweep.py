@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import images, provenance
+from bench import images, likelihood, provenance
 from bench.data import DATASETS
 from bench.judge import Judge, build_judge, require_inception_weights
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
@@ -317,6 +317,9 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
         else:
             measured = [{"metric": m, "value": float("nan"), "value_sd": ""} for m in group.track.eval.metrics]
             common.update(status="failed", reason="samples contain NaN or inf")
+        if common["status"] == "ok":  # the model's likelihood of held-out data, with this cell's ODE solver
+            measured += likelihood.measure(method, net, dataset, reference, solver, cell.steps, cell.tol, group.seed,
+                                           group.track.eval.metrics)  # fmt: skip
         rows = [_row(cell, group, prov, **common, **m, **_against_floor(m, floor)) for m in measured]
         if dataset.kind == "images" and common["status"] == "ok":
             store.save_grid(cell.key, images.to_uint8(out.x[: group.track.eval.grid]))
