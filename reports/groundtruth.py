@@ -40,7 +40,9 @@ def markdown(folder: Path) -> str:
         f"W2 split of the trained `{method}` model: total = W2(model at K steps, exact reference), "
         f"discretization = W2(exact field at K steps, exact reference), learning = W2(model at many "
         f"steps, exact reference); the last two columns are against held-out data "
-        f"(the exact reference itself scores {split.exact_ref_vs_data.iloc[0]:.3f} there, the sampling floor):\n\n"
+        f"(the exact reference, a perfect sampler from the same source points, scores "
+        f"{split.exact_ref_vs_data.iloc[0]:.3f} there: differences below that are the sampling noise of W2 "
+        f"at this sample size, which the split against the exact reference does not have):\n\n"
         f"{shown.to_markdown(index=False, floatfmt='.4f')}\n"
     )
 
