@@ -79,7 +79,9 @@ class NoisyInterpolant:
         return (v - self.interpolant.dt(x0, x1, t)).square().mean() + (eta - z).square().mean()
 
     def drift_and_score(self, net: Net, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
-        """b = v + gamma' eta and the score s = -eta / gamma at time t (inside `time_range`)."""
+        """b = v + gamma' eta and the score s = -eta / gamma at time t. Outside `time_range` the
+        field is continued as constant in t: adaptive solvers probe beyond the end point (as in DDPM)."""
+        t = min(max(float(t), self.time_range[0]), self.time_range[1])
         tt = expand_time(t, x)
         v, eta = self.heads(net, x, tt)
         g = torch.tensor(t, dtype=torch.float64)

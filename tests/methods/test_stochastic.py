@@ -83,3 +83,14 @@ def test_ode_and_sde_with_the_exact_field_reach_the_target(solver):
     out = METHOD.native_samplers[solver](net, x0, steps, noise)
     reference, other = DATASET.mixture.sample(n, g), DATASET.mixture.sample(n, g)
     assert w2(out, reference) < 1.5 * w2(other, reference)
+
+
+def test_adaptive_solver_integrates_the_velocity():
+    """dopri5 probes past the end of the time range: the field must stay finite there."""
+    net = ideal_network(METHOD, DATASET.mixture)
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(4))
+    out = SOLVERS.get("rk45").fn(lambda y, t: METHOD.velocity(net, y, t), x, uniform_grid(1, *METHOD.time_range), 1e-3)
+    assert torch.isfinite(out).all()
+    assert (
+        torch.isfinite(METHOD.velocity(net, x, 1.0 + 1e-4)).all() and torch.isfinite(METHOD.velocity(net, x, 0.0)).all()
+    )
