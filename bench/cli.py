@@ -1,4 +1,4 @@
-"""`python -m bench {list,sweep,train,sample,classifier,plot}`: the harness from the command line.
+"""`python -m bench {list,sweep,train,sample,classifier,groundtruth,plot}`: the harness from the command line.
 
 Errors in what the user typed (an unknown name, a bad number, a malformed spec) print one
 line starting with 'error:' that names the problem and the valid choices, and exit with 2
@@ -154,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="reports root folder")
 
+    p = sub.add_parser("groundtruth", help="solver orders on exact fields and a model's W2 split (GMM targets)")
+    common(p)
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="plots root folder")
+    p.add_argument("--dataset", default="gauss-gmm8", help="a dataset with a Gaussian-mixture target")
+    p.add_argument("--method", default="iadb", help="the trained method whose W2 is split")
+    p.add_argument("--exact", default="exact", help="the exact pseudo-method of the same field")
+    p.add_argument("--seed", type=_seed, default=0)
+
     p = sub.add_parser("plot", help="plot a finished sweep's CSV")
     p.add_argument("folder", type=Path, help="a sweep's results folder, e.g. results/quick")
     p.add_argument("--reports", type=Path, default=Path("reports"))
@@ -190,6 +198,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _report(args.results / args.profile, args.reports)
     if args.command == "classifier":
         return _classifier(args.dataset, args.results)
+    if args.command == "groundtruth":
+        return _groundtruth(args)
     device = resolve_device(args.device)
     if args.command == "sweep":
         spec = _base_spec(args)
@@ -229,6 +239,27 @@ def _classifier(dataset: str, results_root: Path) -> int:
     extractor = obtain_classifier(images.load_splits(dataset), results_root / EXTRACTORS_FOLDER)
     print(f"{dataset} classifier: held-out accuracy {extractor.accuracy:.4f}, weights sha256 {extractor.weights_hash}")
     print(f"file: {extractor.path}")
+    return 0
+
+
+def _groundtruth(args: argparse.Namespace) -> int:
+    from bench import groundtruth
+    from reports.groundtruth import render
+
+    dataset, method, exact = DATASETS.get(args.dataset), METHODS.get(args.method), METHODS.get(args.exact)
+    if dataset.mixture is None:
+        valid = ", ".join(n for n, d in DATASETS.items() if d.mixture is not None)
+        raise SpecError(f"{args.dataset} has no closed-form field; valid datasets: {valid}")
+    if not hasattr(exact, "network"):
+        valid = ", ".join(n for n, m in METHODS.items() if hasattr(m, "network"))
+        raise SpecError(f"{args.exact} is not an exact pseudo-method; valid: {valid}")
+    spec = _base_spec(args)
+    net = groundtruth.trained_model(spec, args.results, args.method, args.dataset, args.seed)
+    folder = args.results / spec.name / "groundtruth" / args.dataset
+    for path in groundtruth.run(dataset, method, net, exact, folder, args.seed):
+        print(f"data: {path}")
+    for path in render(folder, args.reports / spec.name):
+        print(f"report: {path}")
     return 0
 
 

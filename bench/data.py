@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from bench import images
+from methods.exact import GaussianMixture
 from methods.registry import Registry
 
 Sampler = Callable[[int, torch.Generator], Tensor]
@@ -35,6 +36,10 @@ class Dataset:
     data_range: tuple[float, float] | None = None
     """Images: the range of the target in model space, (-1, 1); DDPM's native samplers clamp
     their data prediction to it (Ho et al.'s clip_denoised). None: unbounded."""
+    source_log_prob: Callable[[Tensor], Tensor] | None = None
+    """log density of the source, per sample [n], for the likelihood metrics (None: unknown)."""
+    mixture: GaussianMixture | None = None
+    """A Gaussian-mixture target, whose exact fields are known in closed form (methods.exact)."""
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
@@ -47,6 +52,18 @@ SQUARE = (torch.tensor([1.5, 0.0]), torch.tensor([2.5, 1.0]))
 
 def gaussian(n: int, g: torch.Generator) -> Tensor:
     return torch.randn(n, 2, generator=g)
+
+
+def standard_normal_log_prob(x: Tensor) -> Tensor:
+    """log N(x; 0, I) per sample, over every dimension: [n]."""
+    flat = x.reshape(len(x), -1)
+    return -0.5 * flat.square().sum(1) - 0.5 * flat.shape[1] * math.log(2 * math.pi)
+
+
+def triangle_log_prob(x: Tensor) -> Tensor:
+    """log 2 (the triangle's area is 1/2) inside TRIANGLE, -inf outside: [n]."""
+    inside = (x[:, 0] >= 0) & (x[:, 1] >= 0) & (x.sum(1) <= 1)
+    return torch.where(inside, math.log(2.0), -math.inf).to(x.dtype)
 
 
 def uniform_triangle(n: int, g: torch.Generator) -> Tensor:
@@ -90,11 +107,52 @@ def checkerboard(n: int, g: torch.Generator) -> Tensor:
     return corner + torch.rand(n, 2, generator=g)
 
 
+def ring_mixture(k: int = 8, radius: float = 2.0, std: float = 0.25) -> GaussianMixture:
+    """k equally weighted isotropic Gaussians of std `std`, evenly spaced on a circle of `radius`."""
+    angles = [2 * math.pi * i / k for i in range(k)]
+    means = tuple((radius * math.cos(a), radius * math.sin(a)) for a in angles)
+    return GaussianMixture((1.0 / k,) * k, means, (std,) * k)
+
+
+GMM8 = ring_mixture()
+
 for _ds in (
-    Dataset("triangle-square", uniform_triangle, uniform_square, False, "uniform triangle -> uniform square"),
-    Dataset("gauss-moons", gaussian, moons, True, "standard normal -> two moons"),
-    Dataset("gauss-8gaussians", gaussian, eight_gaussians, True, "standard normal -> 8 Gaussians on a circle"),
-    Dataset("gauss-checkerboard", gaussian, checkerboard, True, "standard normal -> 4x4 checkerboard"),
+    Dataset(
+        "triangle-square",
+        uniform_triangle,
+        uniform_square,
+        False,
+        "uniform triangle -> uniform square",
+        source_log_prob=triangle_log_prob,
+    ),  # fmt: skip
+    Dataset(
+        "gauss-moons", gaussian, moons, True, "standard normal -> two moons", source_log_prob=standard_normal_log_prob
+    ),  # fmt: skip
+    Dataset(
+        "gauss-8gaussians",
+        gaussian,
+        eight_gaussians,
+        True,
+        "standard normal -> 8 Gaussians on a circle",
+        source_log_prob=standard_normal_log_prob,
+    ),  # fmt: skip
+    Dataset(
+        "gauss-checkerboard",
+        gaussian,
+        checkerboard,
+        True,
+        "standard normal -> 4x4 checkerboard",
+        source_log_prob=standard_normal_log_prob,
+    ),  # fmt: skip
+    Dataset(
+        "gauss-gmm8",
+        gaussian,
+        GMM8.sample,
+        True,
+        "standard normal -> ring of 8 Gaussians (exact fields known)",
+        source_log_prob=standard_normal_log_prob,
+        mixture=GMM8,
+    ),  # fmt: skip
 ):
     DATASETS.add(_ds.name, _ds)
 
@@ -109,7 +167,8 @@ def _image_dataset(name: str, reference_size: int, description: str) -> Dataset:
         train = images.load_splits(name).train
         return images.to_model(train[torch.randint(0, len(train), (n,), generator=g)])
 
-    return Dataset(name, noise, train_images, True, description, images.SHAPE, "images", reference_size, (-1.0, 1.0))
+    return Dataset(name, noise, train_images, True, description, images.SHAPE, "images", reference_size, (-1.0, 1.0),
+                   standard_normal_log_prob)  # fmt: skip
 
 
 for _ds in (

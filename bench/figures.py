@@ -41,6 +41,7 @@ from bench.spec import Spec, Track, stable_hash
 from bench.store import ResultStore
 from bench.train import build_net, load_checkpoint
 from methods import METHODS
+from methods.base import net_outputs
 from methods.interpolants import StochasticInterpolant
 
 VERSION = 1
@@ -101,7 +102,8 @@ def _write(folder: Path, kind: str, key: str, arrays: Arrays, record: dict) -> N
 
 def _trained(group, store: ResultStore) -> nn.Module | None:
     """The group's network from its checkpoint, or None when it has none."""
-    net = build_net(DATASETS.get(group.dataset), group.track.train, group.seed)
+    outputs = net_outputs(METHODS.get(group.method))
+    net = build_net(DATASETS.get(group.dataset), group.track.train, group.seed, outputs)
     return net if load_checkpoint(store.checkpoint(group.train_key), net, group.train_key) is not None else None
 
 

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from bench import images
 from bench.data import Dataset
+from bench.likelihood import LIKELIHOOD_METRICS
 from bench.metrics import METRICS
 from bench.spec import EvalConfig
 
@@ -50,6 +51,7 @@ class Judge:
             return [
                 {"metric": name, "value": METRICS.get(name).fn(samples, reference), "value_sd": ""}
                 for name in self.eval.metrics
+                if name not in LIKELIHOOD_METRICS  # measured on the model, by bench.likelihood
             ]
         from bench.fidelity import image_metrics, inception_metrics, reference_key
 
@@ -61,7 +63,7 @@ class Judge:
         else:
             values = image_metrics(samples, reference, self.extractor, reference_name=name, cache_root=self.cache_root)
         rows = []
-        for metric in self.eval.metrics:
+        for metric in (m for m in self.eval.metrics if m not in LIKELIHOOD_METRICS):
             value, sd = values[metric]
             rows.append({"metric": metric, "value": value, "value_sd": "" if sd is None else sd})
         return rows

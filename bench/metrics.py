@@ -50,6 +50,8 @@ class Metric:
     computed together through the feature extractor (bench.fidelity.image_metrics)."""
     description: str
     kind: str = "points"
+    default: bool = True
+    """Part of a track's metrics when its spec names none (the likelihoods cost ODE solves: opt in)."""
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -65,3 +67,8 @@ for _name, _description in (
     ("class_entropy", "entropy (nats) of the classifier's predicted-class histogram; log 10 = balanced"),
 ):
     METRICS.add(_name, Metric(_name, None, _description, "images"))
+
+METRICS.add("nll", Metric("nll", None, "negative log-likelihood (nats) of held-out points, ODE + exact divergence "
+                          "(bench.likelihood), with the cell's solver", default=False))  # fmt: skip
+METRICS.add("bpd", Metric("bpd", None, "bits per dimension of held-out images, ODE + Hutchinson divergence "
+                          "(bench.likelihood), with the cell's solver", "images", default=False))  # fmt: skip

@@ -21,9 +21,9 @@ class FourierTime(nn.Module):
 
 
 class MLP(nn.Module):
-    """net(x [n, d], t [n]) -> [n, d]: an MLP on [x, Fourier features of t] with SiLU."""
+    """net(x [n, d], t [n]) -> [n, d * outputs]: an MLP on [x, Fourier features of t] with SiLU."""
 
-    def __init__(self, dim: int = 2, width: int = 128, depth: int = 3, time_freqs: int = 8) -> None:
+    def __init__(self, dim: int = 2, width: int = 128, depth: int = 3, time_freqs: int = 8, outputs: int = 1) -> None:
         super().__init__()
         self.time = FourierTime(time_freqs)
         layers: list[nn.Module] = []
@@ -31,7 +31,7 @@ class MLP(nn.Module):
         for _ in range(depth):
             layers += [nn.Linear(size, width), nn.SiLU()]
             size = width
-        layers.append(nn.Linear(size, dim))
+        layers.append(nn.Linear(size, dim * outputs))  # outputs fields of x's shape, side by side
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:

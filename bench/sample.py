@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from bench import faults, images
-from bench.data import Dataset
+from bench.data import DATASETS, Dataset
 from bench.memory import PeakMemory
 from bench.nets import CountingNet
 from bench.rng import generator, per_sample
@@ -25,6 +25,9 @@ def applicability(method: Method, dataset: Dataset, solver: Solver | None = None
     """Why a (method, dataset[, solver]) combination cannot run, or None if it can."""
     if method.needs_gaussian_source and not dataset.gaussian_source:
         return f"{method.name} needs a standard normal source; {dataset.name} has another source"
+    if getattr(method, "needs_mixture", False) and dataset.mixture is None:
+        exact = ", ".join(name for name, d in DATASETS.items() if d.mixture is not None)
+        return f"{method.name} needs a Gaussian-mixture target with a closed-form field: {exact}"
     if solver is not None and solver.kind == "native" and solver.name not in method.native_samplers:
         owners = [name for name, m in METHODS.items() if solver.name in m.native_samplers]
         return f"{solver.name} is a native sampler of {', '.join(owners)} only, not of {method.name}"

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from methods.registry import Registry
+from methods.stochastic import DIFFUSIONS, em_name
 
 Velocity = Callable[[Tensor, float], Tensor]
 
@@ -88,5 +89,15 @@ for _solver in (
     Solver("rk45", "adaptive", 5, rk45, "adaptive Dormand-Prince (torchdiffeq dopri5), swept over tolerance"),
     Solver("ancestral", "native", None, None, "DDPM ancestral sampling, respaced to K steps (ddpm only)"),
     Solver("ddim", "native", None, None, "DDIM, eta = 0, respaced to K steps (ddpm only)"),
+    *(
+        Solver(
+            em_name(eps0),
+            "native",
+            1 if eps0 == 0 else None,
+            None,
+            f"Euler-Maruyama SDE, diffusion eps(t) = {eps0:g} gamma(t) (si-gamma-* only)",
+        )
+        for eps0 in DIFFUSIONS
+    ),
 ):
     SOLVERS.add(_solver.name, _solver)

@@ -231,7 +231,7 @@ def _parse_track(name: str, table: dict, source: str) -> Track:
     if "samples" not in table.get("eval", {}) and sizes:  # the default, capped by the reference images there are
         evaluation = dataclasses.replace(evaluation, samples=min(evaluation.samples, *sizes))
     if evaluation.metrics in ((), ("all",)):
-        names = tuple(n for n, m in METRICS.items() if m.kind == kind)
+        names = tuple(n for n, m in METRICS.items() if m.kind == kind and m.default)
         if evaluation.extractor == "inception":  # the classifier's view needs the classifier
             names = tuple(n for n in names if n not in CLASSIFIER_ONLY)
         evaluation = dataclasses.replace(evaluation, metrics=names)

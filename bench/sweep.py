@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import faults, figures, images, provenance
+from bench import faults, figures, images, likelihood, provenance
 from bench.data import DATASETS
 from bench.device import CPU, describe
 from bench.files import remove_stale_temporaries
@@ -43,6 +43,7 @@ from bench.train import (
     train,
 )
 from methods import METHODS
+from methods.base import net_outputs
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
         eval_cfg = key_fields(track.eval)
         axes = track.axes
         for method, dataset, seed in itertools.product(axes.methods, axes.datasets, axes.seeds):
-            train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg})
+            # "batches": since this version every method trains on the same batches (one stream per
+            # dataset and seed), so networks trained before, on per-method streams, are not reused
+            train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg,
+                                     "batches": "shared"})  # fmt: skip
             group = Group(method, dataset, seed, train_key, track)
             extractor = {"extractor": extractors[dataset]} if dataset in extractors else {}
             for solver in axes.solvers:
@@ -263,15 +267,18 @@ def obtain_model(group: Group, store: ResultStore, prov: dict, summary: Summary,
                  device: torch.device = CPU) -> tuple[torch.nn.Module, dict]:  # fmt: skip
     """The group's trained network on `device`: loaded from its checkpoint, or trained and checkpointed."""
     dataset = DATASETS.get(group.dataset)
+    method = METHODS.get(group.method)
+    if hasattr(method, "network"):  # an exact pseudo-method: a closed-form field, nothing to train
+        return method.network(dataset.mixture), {"train_key": group.train_key, "seconds": 0.0, "peak_mb": 0.0}
     recipe = group.track.train
-    net = build_net(dataset, recipe, group.seed)
+    net = build_net(dataset, recipe, group.seed, net_outputs(method))
     ckpt = store.checkpoint(group.train_key)
     meta = load_checkpoint(ckpt, net, group.train_key)
     if meta is not None:
         net = net.to(device)
         summary.loaded += 1
     else:
-        trained = train(METHODS.get(group.method), dataset, recipe, group.seed, device)
+        trained = train(method, dataset, recipe, group.seed, device)
         net = trained.net
         meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
                 "method": group.method, "dataset": group.dataset, "seed": group.seed,
@@ -386,6 +393,9 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
         else:
             measured = [{"metric": m, "value": float("nan"), "value_sd": ""} for m in group.track.eval.metrics]
             common.update(status="failed", reason="samples contain NaN or inf")
+        if common["status"] == "ok":  # the model's likelihood of held-out data, with this cell's ODE solver
+            measured += likelihood.measure(method, net, dataset, reference, solver, cell.steps, cell.tol, group.seed,
+                                           group.track.eval.metrics)  # fmt: skip
         rows = [_row(cell, group, prov, **common, **m, **_against_floor(m, floor)) for m in measured]
         if dataset.kind == "images" and common["status"] == "ok":
             store.save_grid(cell.key, images.to_uint8(out.x[: group.track.eval.grid]))

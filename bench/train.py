@@ -22,6 +22,7 @@ from bench.rng import derive_seed, generator
 from bench.spec import TrainConfig
 from bench.unet import UNet
 from methods import Method
+from methods.base import net_outputs
 
 
 class TrainingDiverged(RuntimeError):
@@ -40,14 +41,16 @@ class Trained:
     peak_mb: float
 
 
-def build_net(dataset: Dataset, cfg: TrainConfig, seed: int) -> nn.Module:
+def build_net(dataset: Dataset, cfg: TrainConfig, seed: int, outputs: int = 1) -> nn.Module:
     """The shared network of the dataset's kind (an MLP on 2D points, a UNet on images),
-    initialised from its own seed without touching the global RNG."""
+    initialised from its own seed without touching the global RNG. outputs: how many fields of
+    the data's shape it returns side by side along dim 1 (`methods.base.net_outputs`)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
         if dataset.kind == "images":
-            return UNet(dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, patch=cfg.patch)
-        return MLP(dim=dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs)
+            return UNet(dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, patch=cfg.patch,
+                        outputs=outputs)  # fmt: skip
+        return MLP(dim=dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, outputs=outputs)
 
 
 def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int,
@@ -59,21 +62,26 @@ def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int,
     and moved to `device`; with cfg.bf16 on a CUDA device the forward pass runs under bf16
     autocast (the weights, the optimiser and the average stay float32).
     """
-    net = build_net(dataset, cfg, seed).to(device)
+    net = build_net(dataset, cfg, seed, net_outputs(method)).to(device)
     average = copy.deepcopy(net) if cfg.ema > 0 else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
-    g = generator(seed, "train", method.name, dataset.name)
+    g = generator(seed, "train", dataset.name)  # the same batches for every method: paired comparisons
     losses: list[tuple[int, float]] = []
     start = time.perf_counter()
     with PeakMemory() as mem:
         for step in range(1, cfg.steps + 1):
-            x0 = dataset.source(cfg.batch_size, g).to(device)
-            x1 = dataset.target(cfg.batch_size, g).to(device)
-            t = torch.rand(cfg.batch_size, generator=g).to(device)
+            x0 = dataset.source(cfg.batch_size, g)
+            x1 = dataset.target(cfg.batch_size, g)
+            t = torch.rand(cfg.batch_size, generator=g)
+            # a latent-noise interpolant draws its z after the shared (x0, x1, t): other methods' batches are unchanged
+            extra = (
+                {"z": torch.randn(x0.shape, generator=g).to(device)} if getattr(method, "latent_noise", False) else {}
+            )
+            x0, x1, t = x0.to(device), x1.to(device), t.to(device)
             with autocast:
-                loss = method.loss(net, x0, x1, t)
+                loss = method.loss(net, x0, x1, t, **extra)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

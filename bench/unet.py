@@ -38,9 +38,10 @@ class ResBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    """net(x [n, c, 28, 28], t [n]) -> [n, c, 28, 28]."""
+    """net(x [n, c, 28, 28], t [n]) -> [n, c * outputs, 28, 28]."""
 
-    def __init__(self, channels: int = 1, width: int = 32, depth: int = 2, time_freqs: int = 8, patch: int = 1) -> None:
+    def __init__(self, channels: int = 1, width: int = 32, depth: int = 2, time_freqs: int = 8, patch: int = 1,
+                 outputs: int = 1) -> None:  # fmt: skip
         super().__init__()
         self.patch = patch
         channels = channels * patch * patch
@@ -62,7 +63,7 @@ class UNet(nn.Module):
         for w in reversed(widths):
             self.up.append(ResBlock(c + w, w, emb))
             c = w
-        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
+        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, channels * outputs, 3, padding=1))
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         emb = self.time(t)

@@ -1,12 +1,14 @@
 """The method registry. Every method follows the time convention in `methods.base`:
 t = 0 is the source (noise), t = 1 is the target (data)."""
 
-from methods import ddpm, interpolants
+from methods import ddpm, exact, interpolants, stochastic
 from methods.base import Method, Net, expand_time
 from methods.registry import Registry, UnknownNameError
 
 METHODS: Registry[Method] = Registry("method")
 interpolants.register(METHODS)
 ddpm.register(METHODS)
+stochastic.register(METHODS)
+exact.register(METHODS)
 
 __all__ = ["METHODS", "Method", "Net", "Registry", "UnknownNameError", "expand_time"]

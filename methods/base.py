@@ -57,3 +57,9 @@ def expand_time(t: Tensor | float, x: Tensor) -> Tensor:
 def broadcast(t: Tensor, x: Tensor) -> Tensor:
     """A per-sample vector [n] reshaped to broadcast against x [n, *d]."""
     return t.reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def net_outputs(method: object) -> int:
+    """How many fields of the data's shape `method`'s network returns, stacked along dim 1 (its
+    `outputs` attribute; 1 when it has none, e.g. a velocity alone)."""
+    return getattr(method, "outputs", 1)

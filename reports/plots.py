@@ -14,7 +14,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
-from reports import grids  # noqa: E402
+from reports import grids, groundtruth  # noqa: E402
 
 FLOOR_METHOD = "floor"  # the reference rows of a sweep (bench.sweep.FLOOR_METHOD)
 PLAIN = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # no mathtext: it dominates drawing time
@@ -35,8 +35,9 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     Does nothing when the CSV (and this module) are unchanged since the last call.
     """
     stamp = out_dir / "plots.sha256"
-    digest = hashlib.sha256(Path(csv_path).read_bytes() + Path(__file__).read_bytes()
-                            + Path(grids.__file__).read_bytes()).hexdigest()  # fmt: skip
+    inputs = [Path(csv_path), Path(__file__), Path(grids.__file__), Path(groundtruth.__file__),
+              *sorted((Path(csv_path).parent / "groundtruth").glob("*/*.csv"))]  # fmt: skip
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)).hexdigest()
     if stamp.exists():
         previous, *files = stamp.read_text().splitlines()
         if previous == digest and all(Path(f).exists() for f in files):
@@ -88,7 +89,8 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     all_cells = load_cells(csv_path)
     written += grids.draw_grids(all_cells, Path(csv_path).parent / "grids", out_dir)
     summary = out_dir / "summary.md"
-    summary.write_text(summary_markdown(cells, floors) + grids.image_summary(all_cells))
+    summary.write_text(summary_markdown(cells, floors) + grids.image_summary(all_cells)
+                       + groundtruth.section(Path(csv_path).parent))  # fmt: skip
     written.append(summary)
     stamp.write_text("\n".join([digest, *map(str, written)]) + "\n")
     return written
