@@ -122,6 +122,7 @@ class ResultStore:
             cut_partial_line(folder / "provenance.jsonl")
             self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS)
             self.training = CsvLog(folder / "training.csv", TRAIN_COLUMNS)
+            self._index = CellIndex(self.cells.path)
             self.done = self._complete_keys()
             self.trained = self._training_rows()
 
@@ -141,7 +142,7 @@ class ResultStore:
     def refresh(self) -> None:
         """Re-read which cells and loss curves are on disk (another process may have added some)."""
         with self.locked():
-            self.done = complete_keys(self.cells.rows())
+            self.done = self._complete_keys()
             self.trained = self._training_rows()
 
     def checkpoint(self, train_key: str) -> Path:
@@ -165,12 +166,18 @@ class ResultStore:
         return floors
 
     def _complete_keys(self) -> set[str]:
-        """Keys of cells with all their rows; rows of partly written cells are removed."""
+        """Keys of cells with all their rows; rows of partly written cells are removed. Call
+        under the lock. Reads only what was appended since the last call, unless the file was
+        replaced or something in it is partial: then it reads (and repairs) the whole file."""
+        complete = self._index.update()
+        if complete is not None:
+            return complete
         rows = self.cells.rows()
         complete = complete_keys(rows)
         if len(complete) < len({row["key"] for row in rows}):
             self.cells.rewrite([row for row in rows if row["key"] in complete])
-        return complete
+        self._index.reset()
+        return self._index.update() or complete
 
     def _training_rows(self) -> dict[str, int]:
         """{train_key: number of loss-curve rows in training.csv}."""
@@ -190,7 +197,7 @@ class ResultStore:
             if key in self.done:
                 return False
             self.cells.append(rows)
-            self.done.add(key)
+            self.done = self._complete_keys()  # reads back just the rows appended
         faults.crash_point("cell-added")
         return True
 
@@ -214,6 +221,59 @@ class ResultStore:
         with self.locked():
             append_bytes(self.folder / "provenance.jsonl", (json.dumps(record, sort_keys=True) + "\n").encode(),
                          "provenance-write")  # fmt: skip
+
+
+class CellIndex:
+    """Which cells of cells.csv are complete, kept up to date by reading only appended bytes.
+
+    A sweep appends one cell at a time and checks, under the lock, which cells are on disk
+    before each append; re-reading the whole file each time would make a sweep quadratic in
+    its cells. `update` parses what was appended since the last call. It gives up (returns
+    None, and the caller reads the whole file) when the file was replaced (another inode, or
+    shorter), when the new bytes end in a partial line, or when a cell has fewer rows than its
+    `cell_rows`: the cases the full read repairs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reset()
+
+    def reset(self) -> None:
+        self._inode: int | None = None
+        self._offset = 0
+        self._counts: dict[str, int] = {}
+        self._expected: dict[str, str] = {}
+
+    def update(self) -> set[str] | None:
+        stat = self.path.stat()
+        if self._inode is not None and (stat.st_ino != self._inode or stat.st_size < self._offset):
+            self.reset()
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        if data and not data.endswith(b"\n"):
+            self.reset()
+            return None
+        reader = csv.reader(io.StringIO(data.decode(), newline=""))
+        if self._inode is None:
+            columns = next(reader, None)
+            if columns is None:
+                return set()
+            self._columns = columns
+        key_at, rows_at = self._columns.index("key"), self._columns.index("cell_rows")
+        for fields in reader:
+            if len(fields) != len(self._columns):
+                self.reset()
+                return None
+            key = fields[key_at]
+            self._counts[key] = self._counts.get(key, 0) + 1
+            self._expected[key] = fields[rows_at]
+        self._inode, self._offset = stat.st_ino, self._offset + len(data)
+        complete = {key for key, count in self._counts.items() if self._expected[key] == str(count)}
+        if len(complete) < len(self._counts):
+            self.reset()
+            return None
+        return complete
 
 
 def complete_keys(rows: list[dict[str, str]]) -> set[str]:
