@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -78,6 +79,9 @@ class Summary:
     references: int = 0
     figures: int = 0
     figures_seconds: float = 0.0
+    fd_references_computed: int = 0
+    """Image metrics: reference features extracted (no valid cache) vs reused from `_fidelity_cache/`."""
+    fd_references_reused: int = 0
     seconds: float = 0.0
 
 
@@ -123,6 +127,7 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
     """
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
+    cache_events = reference_cache_events()
     check_inputs(spec, inception_weights)  # missing data or weights: raise before anything is written
     check_checkpoints(plan(spec), Path(results_root) / spec.name)
     store = ResultStore(Path(results_root) / spec.name)
@@ -168,9 +173,18 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
         figures_start = time.perf_counter()
         summary.figures = figures.make_all(spec, store, todo)  # the report's figures, as data
         summary.figures_seconds = time.perf_counter() - figures_start
+    after = reference_cache_events()
+    summary.fd_references_computed = after["computed"] - cache_events["computed"]
+    summary.fd_references_reused = after["reused"] - cache_events["reused"]
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary
+
+
+def reference_cache_events() -> dict[str, int]:
+    """A copy of this process's counts of reference features computed and reused (none without images)."""
+    fidelity = sys.modules.get("bench.fidelity")  # imported only when an image metric is measured
+    return dict(fidelity.REFERENCE_CACHE_EVENTS) if fidelity else {"computed": 0, "reused": 0}
 
 
 def check_inputs(spec: Spec, inception_weights: Path | None = None) -> None:

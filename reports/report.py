@@ -80,27 +80,50 @@ class Document:
                 + "\n".join(parts) + "\n</body></html>\n")  # fmt: skip
 
 
+WORK = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figures")
+"""The counts of a run's provenance summary that say it computed something."""
+
+
+def working_runs(results: Path) -> list[dict]:
+    """The provenance records of the runs that computed something (trained, sampled, a floor, a
+    figure...): a rerun that found everything done, and the records of the commands around a
+    run (`"record": "command"`), change nothing the report shows, so they are left out of it."""
+    path = results / "provenance.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return [r for r in records if "record" not in r and any(r.get("summary", {}).get(k, 1) for k in WORK)]
+
+
 def _inputs_digest(results: Path) -> str:
     digest = hashlib.sha256()
-    files = [results / "cells.csv", results / "training.csv", results / "provenance.jsonl"]
+    files = [results / "cells.csv", results / "training.csv"]
     files += sorted((results / "figures").glob("*.json")) + CODE
     for path in files:
         if path.exists():
             digest.update(path.name.encode() + path.read_bytes())
+    digest.update(json.dumps(working_runs(results), sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def is_current(results: Path, out_dir: Path) -> bool:
+    """True when out_dir's report was built from these results by this code (building it again would
+    write the same files)."""
+    stamp = Path(out_dir) / "report.sha256"
+    return (Path(out_dir) / "index.html").exists() and stamp.exists() and stamp.read_text() == _inputs_digest(
+        Path(results))  # fmt: skip
 
 
 def build(results: Path, out_dir: Path) -> Path:
     """Write out_dir/index.html and report.md (and their PNGs) from the sweep folder `results`.
 
-    Does nothing when neither the results nor this code changed since the last build.
+    Does nothing when neither the results nor this code changed since the last build (a rerun
+    that did no work leaves the results as they were: see `working_runs`).
     """
     results, out_dir = Path(results), Path(out_dir)
     index = out_dir / "index.html"
     stamp = out_dir / "report.sha256"
-    digest = _inputs_digest(results)
-    if stamp.exists() and stamp.read_text() == digest and index.exists():
+    if is_current(results, out_dir):
         return index
+    digest = _inputs_digest(results)
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     plots.plot_sweep(results / "cells.csv", out_dir)  # the per-method detail plots, grids and summary.md
@@ -125,8 +148,7 @@ def build(results: Path, out_dir: Path) -> Path:
 
 
 def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
-    runs = [json.loads(line) for line in (results / "provenance.jsonl").read_text().splitlines() if line.strip()] if (
-        results / "provenance.jsonl").exists() else []  # fmt: skip
+    runs = working_runs(results)
     doc.h(1, f"blendbench report: profile {results.name}")
     last = runs[-1] if runs else {}
     revs = sorted({str(r) for r in cells.git_rev.dropna()}) if "git_rev" in cells else []
@@ -139,8 +161,8 @@ def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
                              f"python {last.get('python_version', '?')}"),
         ("libraries (report)", libs),
         ("git revision", f"last run {last.get('git_rev', '?')}; rows from {', '.join(revs) or '?'}"),
-        ("wall time", f"{wall:.0f} s ({wall / 60:.1f} min) over {len(runs)} runs of this sweep; the last run "
-                      f"{float(last.get('wall_seconds', 0)):.0f} s"),
+        ("wall time", f"{wall:.0f} s ({wall / 60:.1f} min) over {len(runs)} runs of this sweep that computed "
+                      f"something; the last {float(last.get('wall_seconds', 0)):.0f} s"),
         ("cells", f"{cells.key.nunique()} finished cells, {cells.dataset.nunique()} datasets"),
     ]  # fmt: skip
     doc.table(pd.DataFrame(rows, columns=["", "value"]))
