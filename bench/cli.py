@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("perf", help="the harness's own cost vs bare loops and torchdiffeq (results/perf/perf.csv)")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
-    p.add_argument("--repeats", type=_positive_int, default=7, help="interleaved rounds per benchmark (medians)")
+    p.add_argument("--repeats", type=_positive_int, default=11, help="interleaved rounds per benchmark (medians)")
     p.add_argument("--only", nargs="+", default=(), help="benchmark names to run (default: all)")
     p.add_argument(
         "--quality",
@@ -309,7 +309,7 @@ def _plot(folder: Path, reports_root: Path) -> int:
 
 
 def _report_is_current(folder: Path, out_dir: Path) -> bool:
-    from reports.report import is_current
+    from reports.stamp import is_current  # not reports.report: its plotting imports cost seconds
 
     return is_current(folder, out_dir)
 
@@ -332,11 +332,14 @@ def _record_command(
 
 
 def _report(folder: Path, reports_root: Path) -> int:
-    from reports.report import build
-
     if not (folder / "cells.csv").exists():
         raise SpecError(f"no results in {folder} (cells.csv is missing); run `python -m bench sweep` first")
     start = time.perf_counter()
+    if _report_is_current(folder, reports_root / folder.name):
+        print(f"report: {reports_root / folder.name / 'index.html'} (unchanged: its inputs are as they were)")
+        return 0
+    from reports.report import build
+
     index = build(folder, reports_root / folder.name)
     print(f"report: {index} ({time.perf_counter() - start:.1f} s)")
     return 0

@@ -1,8 +1,8 @@
 """`python -m bench perf`: what the harness itself costs, against the code a user would write instead.
 
 Each benchmark times the harness's own code path (A) and a plain reference (B) on the same
-network, data and number of network calls, interleaved A B A B ... over `repeats` rounds
-after one warm-up of each, and compares their medians:
+network, data and number of network calls, interleaved A B, B A, ... over `repeats` rounds
+after one warm-up of each; the ratio is the median of the rounds' ratios:
 
 - `sample-mlp`, `sample-unet`: `bench.sample.sample` (the function every sampling cell
   calls: counting wrapper, method velocity, solver, peak-memory probe) vs a bare Euler loop
@@ -68,10 +68,15 @@ class Benchmark:
     target: float
 
 
-def interleaved(harness: Callable[[], object], reference: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median wall seconds of `harness` and of `reference`, run A B A B ... after one warm-up of each.
+def interleaved(
+    harness: Callable[[], object], reference: Callable[[], object], repeats: int
+) -> tuple[float, float, float]:
+    """(median seconds of `harness`, of `reference`, median of their per-round ratios), after one warm-up of each.
 
-    The harness side runs with deterministic algorithms on (as in a sweep), the reference with them off."""
+    Rounds alternate A B, B A, A B, ... so that a change in the machine's load between the two
+    halves of a round cancels over rounds; the ratio of each round's pair is taken before the
+    median, so a slow round (another process woke up) moves both of its sides. The harness side
+    runs with deterministic algorithms on (as in a sweep), the reference with them off."""
     deterministic = torch.are_deterministic_algorithms_enabled()
 
     def timed(fn: Callable[[], object], strict: bool) -> float:
@@ -83,12 +88,16 @@ def interleaved(harness: Callable[[], object], reference: Callable[[], object], 
     try:
         timed(harness, True), timed(reference, False)
         a, b = [], []
-        for _ in range(repeats):
-            a.append(timed(harness, True))
-            b.append(timed(reference, False))
+        for i in range(repeats):
+            if i % 2 == 0:
+                a.append(timed(harness, True))
+                b.append(timed(reference, False))
+            else:
+                b.append(timed(reference, False))
+                a.append(timed(harness, True))
     finally:
         torch.use_deterministic_algorithms(deterministic)
-    return statistics.median(a), statistics.median(b)
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b))
 
 
 # --- the bare references, written as a user would -------------------------------------------------
@@ -156,7 +165,7 @@ def benchmarks(spec: Spec, *, samples: int, sample_steps: int, train_steps: int)
         track = tracks[kind]
         dataset = DATASETS.get(track.axes.datasets[0])
         net = _trained_like(dataset, track.train)
-        n = min(samples, dataset.reference_size or samples)
+        n = samples if kind == "points" else max(1, samples // 10)  # a UNet call costs ~100 MLP calls
         x0 = dataset.source(n, generator(0, "perf", dataset.name))
         steps = sample_steps
         out.append(Benchmark(
@@ -192,8 +201,8 @@ def _load_average() -> str:
         return ""
 
 
-def run(results_root: Path, *, repeats: int = 7, samples: int = 500, sample_steps: int = 16,
-        train_steps: int = 200, only: tuple[str, ...] = (), spec: Spec | None = None) -> list[dict]:  # fmt: skip
+def run(results_root: Path, *, repeats: int = 11, samples: int = 500, sample_steps: int = 16,
+        train_steps: int = 100, only: tuple[str, ...] = (), spec: Spec | None = None) -> list[dict]:  # fmt: skip
     """Run the benchmarks (those named in `only`, or all), append their rows to perf.csv and return them."""
     chosen = benchmarks(spec or load_profile("quick"), samples=samples, sample_steps=sample_steps,
                         train_steps=train_steps)  # fmt: skip
@@ -203,8 +212,7 @@ def run(results_root: Path, *, repeats: int = 7, samples: int = 500, sample_step
     run_id = uuid.uuid4().hex[:12]
     rows = []
     for bench in chosen:
-        harness_s, reference_s = interleaved(bench.harness, bench.reference, repeats)
-        ratio = harness_s / reference_s
+        harness_s, reference_s, ratio = interleaved(bench.harness, bench.reference, repeats)
         rows.append({
             "run_id": run_id, "benchmark": bench.name, "harness_s": f"{harness_s:.6g}",
             "reference_s": f"{reference_s:.6g}", "ratio": f"{ratio:.4f}", "target": bench.target,

@@ -125,7 +125,6 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
     (bench.figures; only with groups). Raises images.DataUnavailable (a dataset's files are
     missing) before writing anything.
     """
-    torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
     cache_events = reference_cache_events()
     check_inputs(spec, inception_weights)  # missing data or weights: raise before anything is written
@@ -133,7 +132,11 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
     store = ResultStore(Path(results_root) / spec.name)
     for shared in (CACHE_FOLDER, EXTRACTORS_FOLDER):  # what a killed run left half-written in the shared caches
         remove_stale_temporaries(Path(results_root) / shared)
-    judges = build_judges(spec, results_root, inception_weights=inception_weights)
+    try:
+        judges = build_judges(spec, results_root, inception_weights=inception_weights, train_if_missing=False)
+    except FileNotFoundError:  # a classifier to train first: deterministically, like every computation of a run
+        deterministic()
+        judges = build_judges(spec, results_root, inception_weights=inception_weights)
     prov = _new_run(spec, device)
     summary = Summary()
     todo = plan(spec, extractor_ids(judges)) if groups else []
@@ -252,7 +255,15 @@ def floor_cells(spec: Spec, judges: Mapping[tuple[str, str], Judge]) -> list[tup
     return list(cells.values())
 
 
+def deterministic() -> None:
+    """PyTorch's deterministic algorithms on, before a run's first computation (not at its start: turning
+    them on imports torch's compiler, seconds on a loaded machine, which a rerun with nothing to do skips)."""
+    if not torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(True)
+
+
 def _run_floor(track: Track, cell: Cell, judge: Judge, store: ResultStore, prov: dict) -> None:
+    deterministic()
     dataset = judge.dataset
     n = track.eval.samples
     reference = draw_heldout(dataset, cell.seed, n)
@@ -344,6 +355,7 @@ def _record_run(store: ResultStore, spec: Spec, prov: dict, summary: Summary) ->
 
 def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[str, float], store: ResultStore,
                prov: dict, summary: Summary, bar: tqdm, device: torch.device) -> None:  # fmt: skip
+    deterministic()
     method = METHODS.get(group.method)
     dataset = DATASETS.get(group.dataset)
 

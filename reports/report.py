@@ -9,9 +9,7 @@ figures (a)-(c), and a closing note with their measured numbers.
 
 from __future__ import annotations
 
-import hashlib
 import html
-import json
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -20,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import background, overview, plots, tables
-
-CODE = [Path(m.__file__) for m in (background, overview, plots, tables)] + [Path(__file__)]
+from reports.stamp import inputs_digest, is_current, working_runs
 
 
 @dataclass
@@ -80,38 +77,6 @@ class Document:
                 + "\n".join(parts) + "\n</body></html>\n")  # fmt: skip
 
 
-WORK = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figures")
-"""The counts of a run's provenance summary that say it computed something."""
-
-
-def working_runs(results: Path) -> list[dict]:
-    """The provenance records of the runs that computed something (trained, sampled, a floor, a
-    figure...): a rerun that found everything done, and the records of the commands around a
-    run (`"record": "command"`), change nothing the report shows, so they are left out of it."""
-    path = results / "provenance.jsonl"
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return [r for r in records if "record" not in r and any(r.get("summary", {}).get(k, 1) for k in WORK)]
-
-
-def _inputs_digest(results: Path) -> str:
-    digest = hashlib.sha256()
-    files = [results / "cells.csv", results / "training.csv"]
-    files += sorted((results / "figures").glob("*.json")) + CODE
-    for path in files:
-        if path.exists():
-            digest.update(path.name.encode() + path.read_bytes())
-    digest.update(json.dumps(working_runs(results), sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-def is_current(results: Path, out_dir: Path) -> bool:
-    """True when out_dir's report was built from these results by this code (building it again would
-    write the same files)."""
-    stamp = Path(out_dir) / "report.sha256"
-    return (Path(out_dir) / "index.html").exists() and stamp.exists() and stamp.read_text() == _inputs_digest(
-        Path(results))  # fmt: skip
-
-
 def build(results: Path, out_dir: Path) -> Path:
     """Write out_dir/index.html and report.md (and their PNGs) from the sweep folder `results`.
 
@@ -123,7 +88,7 @@ def build(results: Path, out_dir: Path) -> Path:
     stamp = out_dir / "report.sha256"
     if is_current(results, out_dir):
         return index
-    digest = _inputs_digest(results)
+    digest = inputs_digest(results)
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     plots.plot_sweep(results / "cells.csv", out_dir)  # the per-method detail plots, grids and summary.md
