@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 import os
 import statistics
 import time
@@ -54,6 +55,8 @@ PERF_COLUMNS = ["run_id", "benchmark", "harness_s", "reference_s", "ratio", "tar
                 "what", "git_rev", "torch_version", "device", "threads", "load_average"]  # fmt: skip
 QUALITY_COLUMNS = ["run_id", "method", "dataset", "best_solver", "best_steps", "nfe", "w2", "floor", "w2_vs_floor",
                    "target", "verdict", "train_seconds", "train_steps", "git_rev", "threads"]  # fmt: skip
+MIN_BLOCK_SECONDS = 0.3
+"""A timed block repeats its call until it lasts about this long: a scheduler's time slices average out."""
 QUALITY_NFE = 16
 QUALITY_TARGET = 2.0
 QUALITY_DATASET = "gauss-moons"
@@ -73,28 +76,31 @@ def interleaved(
 ) -> tuple[float, float, float]:
     """(median seconds of `harness`, of `reference`, median of their per-round ratios), after one warm-up of each.
 
-    Rounds alternate A B, B A, A B, ... so that a change in the machine's load between the two
-    halves of a round cancels over rounds; the ratio of each round's pair is taken before the
-    median, so a slow round (another process woke up) moves both of its sides. The harness side
-    runs with deterministic algorithms on (as in a sweep), the reference with them off."""
+    Each side of a round calls its function as many times as fill MIN_BLOCK_SECONDS (the same
+    count for both) and gives the mean. Rounds alternate A B, B A, A B, ... so that a change in
+    the machine's load between the halves of a round cancels over rounds; each round's ratio is
+    taken before the median, so a slow round (another process woke up) moves both of its sides.
+    The harness side runs with deterministic algorithms on (as in a sweep), the reference with them off."""
     deterministic = torch.are_deterministic_algorithms_enabled()
 
-    def timed(fn: Callable[[], object], strict: bool) -> float:
+    def timed(fn: Callable[[], object], strict: bool, number: int) -> float:
         torch.use_deterministic_algorithms(strict)
         start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - start) / number
 
     try:
-        timed(harness, True), timed(reference, False)
+        warm = min(timed(harness, True, 1), timed(reference, False, 1))
+        number = max(1, math.ceil(MIN_BLOCK_SECONDS / max(warm, 1e-9)))  # calls per timed block, the same for both
         a, b = [], []
         for i in range(repeats):
             if i % 2 == 0:
-                a.append(timed(harness, True))
-                b.append(timed(reference, False))
+                a.append(timed(harness, True, number))
+                b.append(timed(reference, False, number))
             else:
-                b.append(timed(reference, False))
-                a.append(timed(harness, True))
+                b.append(timed(reference, False, number))
+                a.append(timed(harness, True, number))
     finally:
         torch.use_deterministic_algorithms(deterministic)
     return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b))
