@@ -1,4 +1,5 @@
-"""Sessions: `nox -s bench` (quick profile: CSV, figures, report), `nox -s report`, `nox -s tests`, `nox -s lint`.
+"""Sessions: `nox -s bench` (quick profile: CSV, figures, report), `nox -s report`, `nox -s perf`,
+`nox -s tests`, `nox -s lint`.
 
 All sessions share one virtual environment, `.nox/blendbench`, built once with the
 interpreter that runs nox (torch makes a fresh environment cost minutes and gigabytes) and
@@ -52,6 +53,14 @@ def report(session: nox.Session) -> None:
     python = shared_python(session)
     args = session.posargs or ["--profile", "quick"]
     session.run(python, "-m", "bench", "report", *args, external=True)
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """The harness's own cost: sampling and a training step vs bare PyTorch loops, its solvers vs
+    torchdiffeq (results/perf/perf.csv); `-- --quality` for W2 vs floor per 2D method instead."""
+    python = shared_python(session)
+    session.run(python, "-m", "bench", "perf", *session.posargs, external=True)
 
 
 @nox.session

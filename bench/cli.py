@@ -1,4 +1,4 @@
-"""`python -m bench {list,sweep,train,sample,classifier,groundtruth,plot}`: the harness from the command line.
+"""`python -m bench {list,sweep,train,sample,classifier,groundtruth,perf,plot}`: the harness from the command line.
 
 Errors in what the user typed (an unknown name, a bad number, a malformed spec) print one
 line starting with 'error:' that names the problem and the valid choices, and exit with 2
@@ -162,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", default="exact", help="the exact pseudo-method of the same field")
     p.add_argument("--seed", type=_seed, default=0)
 
+    p = sub.add_parser("perf", help="the harness's own cost vs bare loops and torchdiffeq (results/perf/perf.csv)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+    p.add_argument("--repeats", type=_positive_int, default=11, help="interleaved rounds per benchmark (medians)")
+    p.add_argument("--only", nargs="+", default=(), help="benchmark names to run (default: all)")
+    p.add_argument(
+        "--quality",
+        action="store_true",
+        help="instead: W2 vs floor at <= 16 NFE on gauss-moons per 2D method (results/perf/quality.csv)",
+    )
+
     p = sub.add_parser("plot", help="plot a finished sweep's CSV")
     p.add_argument("folder", type=Path, help="a sweep's results folder, e.g. results/quick")
     p.add_argument("--reports", type=Path, default=Path("reports"))
@@ -200,16 +210,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _classifier(args.dataset, args.results)
     if args.command == "groundtruth":
         return _groundtruth(args)
+    if args.command == "perf":
+        return _perf(args)
     device = resolve_device(args.device)
     if args.command == "sweep":
         spec = _base_spec(args)
         parallel = Parallel(args.executor, args.workers, args.worker_threads, args.slurm_partition, args.slurm_time,
                             args.slurm_gpus, args.slurm_cpus, args.slurm_mem_gb)  # fmt: skip
+        start = time.perf_counter()
         summary = executors.run(spec, args.results, parallel, inception_weights=args.inception_weights, device=device,
                                 make_figures=not args.no_figures)  # fmt: skip
         print(f"{spec.name}: {summary}")
         print(f"results: {args.results / spec.name / 'cells.csv'}")
-        return 0 if args.no_plots else _report(args.results / spec.name, args.reports)
+        swept = time.perf_counter() - start
+        folder = args.results / spec.name
+        rebuilt = not args.no_plots and not _report_is_current(folder, args.reports / spec.name)
+        code = 0 if args.no_plots else _report(folder, args.reports)
+        _record_command(folder, spec.config_hash(), summary, swept, time.perf_counter() - start, rebuilt)
+        return code
     spec = _single_cell_spec(args, getattr(args, "solver", None))
     folder = args.results / spec.name
     if args.command == "sample":
@@ -263,6 +281,25 @@ def _groundtruth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _perf(args: argparse.Namespace) -> int:
+    from bench import perf
+
+    if args.quality:
+        rows = perf.quality(args.results)
+        print(perf.table(rows, ["method", "best_solver", "best_steps", "nfe", "w2", "floor", "w2_vs_floor", "verdict",
+                                "train_seconds"]))  # fmt: skip
+        print(f"results: {args.results / 'perf' / 'quality.csv'}")
+        return 0
+    names = [b.name for b in perf.benchmarks(load_profile("quick"), samples=1, sample_steps=1, train_steps=10)]
+    unknown = [name for name in args.only if name not in names]
+    if unknown:
+        raise SpecError(f"unknown benchmark {', '.join(unknown)}; valid: {', '.join(names)}")
+    rows = perf.run(args.results, repeats=args.repeats, only=tuple(args.only))
+    print(perf.table(rows, ["benchmark", "harness_s", "reference_s", "ratio", "target", "verdict", "repeats"]))
+    print(f"results: {args.results / 'perf' / 'perf.csv'} (load average {rows[0]['load_average'] if rows else '?'})")
+    return 0
+
+
 def _plot(folder: Path, reports_root: Path) -> int:
     from reports.plots import plot_sweep
 
@@ -271,12 +308,38 @@ def _plot(folder: Path, reports_root: Path) -> int:
     return 0
 
 
-def _report(folder: Path, reports_root: Path) -> int:
-    from reports.report import build
+def _report_is_current(folder: Path, out_dir: Path) -> bool:
+    from reports.stamp import is_current  # not reports.report: its plotting imports cost seconds
 
+    return is_current(folder, out_dir)
+
+
+def _record_command(
+    folder: Path, config_hash: str, summary: object, swept: float, total: float, report_rebuilt: bool
+) -> None:
+    """One provenance record for the whole `sweep` command: its wall time with the report, and whether it did any
+    work (a rerun with nothing changed trains, samples, measures and draws nothing)."""
+    from bench import provenance
+    from bench.store import ResultStore
+
+    work = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figures", "fd_references_computed")
+    did_work = any(getattr(summary, name) for name in work) or report_rebuilt
+    ResultStore(folder).add_provenance(
+        {"record": "command", "command": "sweep", "wall_seconds": total, "sweep_seconds": swept,
+         "report_seconds": total - swept, "report_rebuilt": report_rebuilt, "did_work": did_work,
+         "finished": time.time(), **provenance.collect(config_hash)}
+    )  # fmt: skip
+
+
+def _report(folder: Path, reports_root: Path) -> int:
     if not (folder / "cells.csv").exists():
         raise SpecError(f"no results in {folder} (cells.csv is missing); run `python -m bench sweep` first")
     start = time.perf_counter()
+    if _report_is_current(folder, reports_root / folder.name):
+        print(f"report: {reports_root / folder.name / 'index.html'} (unchanged: its inputs are as they were)")
+        return 0
+    from reports.report import build
+
     index = build(folder, reports_root / folder.name)
     print(f"report: {index} ({time.perf_counter() - start:.1f} s)")
     return 0

@@ -56,6 +56,11 @@ Metrics = dict[str, tuple[float, float | None]]
 """metric name -> (value, standard deviation over KID subsets, or None)."""
 
 
+REFERENCE_CACHE_EVENTS = {"computed": 0, "reused": 0}
+"""How often this process computed reference features (a miss or an unusable cache) or reused
+valid cached ones: sweeps record the difference over a run in its provenance."""
+
+
 class ClassifierFeatures(FeatureExtractorBase):
     """torch-fidelity's view of the classifier: uint8 [n, 1, 28, 28] -> ('features' [n, D], 'logits' [n, 10]).
 
@@ -177,12 +182,14 @@ def reference_features(reference: Tensor, space: FeatureSpace, *, reference_name
                 raise ValueError("its features do not match their stored hash")
             if sorted(features) != sorted(space.layers) or any(len(f) != len(reference) for f in features.values()):
                 raise ValueError("its features have the wrong layers or lengths")
+            REFERENCE_CACHE_EVENTS["reused"] += 1
             return features
         except Exception as err:  # a damaged file fails in many ways; none of them may be used
             reason = (str(err).splitlines() or [type(err).__name__])[0]
             warnings.warn(f"{path}: unusable reference cache ({reason}); recomputing", stacklevel=2)
             path.unlink(missing_ok=True)
     features = extract(reference, space)
+    REFERENCE_CACHE_EVENTS["computed"] += 1
     save_atomically(path, {"features": features, "features_hash": weights_hash(features), "meta": meta}, "features-tmp")
     return features
 

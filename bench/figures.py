@@ -80,6 +80,8 @@ def make_all(spec: Spec, store: ResultStore, groups: list) -> int:
     for job in plan(spec, store, groups):
         if (folder / f"{job.kind}-{job.key}.json").exists():
             continue
+        if not torch.are_deterministic_algorithms_enabled():  # as in the sweep's cells (set here, when needed)
+            torch.use_deterministic_algorithms(True)
         start = time.perf_counter()
         arrays, summary = job.compute()
         record = {"kind": job.kind, "key": job.key, **job.meta, "summary": summary,

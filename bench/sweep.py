@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -78,6 +79,9 @@ class Summary:
     references: int = 0
     figures: int = 0
     figures_seconds: float = 0.0
+    fd_references_computed: int = 0
+    """Image metrics: reference features extracted (no valid cache) vs reused from `_fidelity_cache/`."""
+    fd_references_reused: int = 0
     seconds: float = 0.0
 
 
@@ -121,14 +125,18 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
     (bench.figures; only with groups). Raises images.DataUnavailable (a dataset's files are
     missing) before writing anything.
     """
-    torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
+    cache_events = reference_cache_events()
     check_inputs(spec, inception_weights)  # missing data or weights: raise before anything is written
     check_checkpoints(plan(spec), Path(results_root) / spec.name)
     store = ResultStore(Path(results_root) / spec.name)
     for shared in (CACHE_FOLDER, EXTRACTORS_FOLDER):  # what a killed run left half-written in the shared caches
         remove_stale_temporaries(Path(results_root) / shared)
-    judges = build_judges(spec, results_root, inception_weights=inception_weights)
+    try:
+        judges = build_judges(spec, results_root, inception_weights=inception_weights, train_if_missing=False)
+    except FileNotFoundError:  # a classifier to train first: deterministically, like every computation of a run
+        deterministic()
+        judges = build_judges(spec, results_root, inception_weights=inception_weights)
     prov = _new_run(spec, device)
     summary = Summary()
     todo = plan(spec, extractor_ids(judges)) if groups else []
@@ -168,9 +176,18 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
         figures_start = time.perf_counter()
         summary.figures = figures.make_all(spec, store, todo)  # the report's figures, as data
         summary.figures_seconds = time.perf_counter() - figures_start
+    after = reference_cache_events()
+    summary.fd_references_computed = after["computed"] - cache_events["computed"]
+    summary.fd_references_reused = after["reused"] - cache_events["reused"]
     summary.seconds = time.perf_counter() - start
     _record_run(store, spec, prov, summary)
     return summary
+
+
+def reference_cache_events() -> dict[str, int]:
+    """A copy of this process's counts of reference features computed and reused (none without images)."""
+    fidelity = sys.modules.get("bench.fidelity")  # imported only when an image metric is measured
+    return dict(fidelity.REFERENCE_CACHE_EVENTS) if fidelity else {"computed": 0, "reused": 0}
 
 
 def check_inputs(spec: Spec, inception_weights: Path | None = None) -> None:
@@ -238,7 +255,15 @@ def floor_cells(spec: Spec, judges: Mapping[tuple[str, str], Judge]) -> list[tup
     return list(cells.values())
 
 
+def deterministic() -> None:
+    """PyTorch's deterministic algorithms on, before a run's first computation (not at its start: turning
+    them on imports torch's compiler, seconds on a loaded machine, which a rerun with nothing to do skips)."""
+    if not torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(True)
+
+
 def _run_floor(track: Track, cell: Cell, judge: Judge, store: ResultStore, prov: dict) -> None:
+    deterministic()
     dataset = judge.dataset
     n = track.eval.samples
     reference = draw_heldout(dataset, cell.seed, n)
@@ -330,6 +355,7 @@ def _record_run(store: ResultStore, spec: Spec, prov: dict, summary: Summary) ->
 
 def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[str, float], store: ResultStore,
                prov: dict, summary: Summary, bar: tqdm, device: torch.device) -> None:  # fmt: skip
+    deterministic()
     method = METHODS.get(group.method)
     dataset = DATASETS.get(group.dataset)
 

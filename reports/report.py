@@ -9,9 +9,7 @@ figures (a)-(c), and a closing note with their measured numbers.
 
 from __future__ import annotations
 
-import hashlib
 import html
-import json
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -20,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import background, overview, plots, tables
-
-CODE = [Path(m.__file__) for m in (background, overview, plots, tables)] + [Path(__file__)]
+from reports.stamp import inputs_digest, is_current, working_runs
 
 
 @dataclass
@@ -80,27 +77,18 @@ class Document:
                 + "\n".join(parts) + "\n</body></html>\n")  # fmt: skip
 
 
-def _inputs_digest(results: Path) -> str:
-    digest = hashlib.sha256()
-    files = [results / "cells.csv", results / "training.csv", results / "provenance.jsonl"]
-    files += sorted((results / "figures").glob("*.json")) + CODE
-    for path in files:
-        if path.exists():
-            digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
 def build(results: Path, out_dir: Path) -> Path:
     """Write out_dir/index.html and report.md (and their PNGs) from the sweep folder `results`.
 
-    Does nothing when neither the results nor this code changed since the last build.
+    Does nothing when neither the results nor this code changed since the last build (a rerun
+    that did no work leaves the results as they were: see `working_runs`).
     """
     results, out_dir = Path(results), Path(out_dir)
     index = out_dir / "index.html"
     stamp = out_dir / "report.sha256"
-    digest = _inputs_digest(results)
-    if stamp.exists() and stamp.read_text() == digest and index.exists():
+    if is_current(results, out_dir):
         return index
+    digest = inputs_digest(results)
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     plots.plot_sweep(results / "cells.csv", out_dir)  # the per-method detail plots, grids and summary.md
@@ -125,8 +113,7 @@ def build(results: Path, out_dir: Path) -> Path:
 
 
 def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
-    runs = [json.loads(line) for line in (results / "provenance.jsonl").read_text().splitlines() if line.strip()] if (
-        results / "provenance.jsonl").exists() else []  # fmt: skip
+    runs = working_runs(results)
     doc.h(1, f"blendbench report: profile {results.name}")
     last = runs[-1] if runs else {}
     revs = sorted({str(r) for r in cells.git_rev.dropna()}) if "git_rev" in cells else []
@@ -139,8 +126,8 @@ def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
                              f"python {last.get('python_version', '?')}"),
         ("libraries (report)", libs),
         ("git revision", f"last run {last.get('git_rev', '?')}; rows from {', '.join(revs) or '?'}"),
-        ("wall time", f"{wall:.0f} s ({wall / 60:.1f} min) over {len(runs)} runs of this sweep; the last run "
-                      f"{float(last.get('wall_seconds', 0)):.0f} s"),
+        ("wall time", f"{wall:.0f} s ({wall / 60:.1f} min) over {len(runs)} runs of this sweep that computed "
+                      f"something; the last {float(last.get('wall_seconds', 0)):.0f} s"),
         ("cells", f"{cells.key.nunique()} finished cells, {cells.dataset.nunique()} datasets"),
     ]  # fmt: skip
     doc.table(pd.DataFrame(rows, columns=["", "value"]))

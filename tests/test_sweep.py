@@ -1,6 +1,7 @@
 """The sweep runner end to end on the smoke profile: the smoke matrix, reruns, determinism."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,19 @@ def test_adding_a_solver_runs_only_its_cells(tmp_path):
     # heun for both methods, ddim for ddpm only (skipped for iadb); no training
     assert (second.trained, second.loaded, second.sampled, second.skipped) == (0, 2, 3, 1)
     assert second.already_done == 2 + 1  # the two euler cells and the floor of gauss-moons
+
+
+def test_the_second_fd_against_the_same_reference_reuses_its_features(results_root):
+    spec = SMOKE.with_axes("mnist", methods=("iadb",), solvers=("euler",), steps=(1,))
+    first = sweep.run(spec, results_root, progress=False, make_figures=False)
+    # the floor extracts the reference's features; the cell, measured against the same reference, reuses them
+    assert (first.references, first.sampled) == (1, 1)
+    assert (first.fd_references_computed, first.fd_references_reused) == (1, 1)
+    second = sweep.run(spec.with_axes("mnist", steps=(1, 2)), results_root, progress=False, make_figures=False)
+    assert (second.sampled, second.fd_references_computed, second.fd_references_reused) == (1, 0, 1)
+    records = (results_root / spec.name / "provenance.jsonl").read_text().splitlines()
+    summary = json.loads(records[-1])["summary"]  # what each run did is in its provenance
+    assert (summary["fd_references_computed"], summary["fd_references_reused"], summary["already_done"]) == (0, 1, 2)
 
 
 @pytest.mark.parametrize("cut", [-1, -20, -300])

@@ -92,3 +92,25 @@ def test_report_never_imports_the_harness_or_the_methods():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_rerun_that_does_no_work_leaves_the_report_current(report_2d, sweep_2d, tmp_path):
+    """A warm rerun appends its provenance record but changes nothing the report shows: no rebuild."""
+    from bench import sweep
+    from reports.report import is_current
+
+    index, results = report_2d
+    _, spec = sweep_2d
+    root = tmp_path / "results"
+    shutil.copytree(results, root / spec.name)
+    report = tmp_path / "reports" / spec.name
+    shutil.copytree(index.parent, report)
+    again = sweep.run(spec, root, progress=False)
+    assert (again.trained, again.loaded, again.sampled, again.figures) == (0, 0, 0, 0)
+    assert is_current(root / spec.name, report)
+    before = {p: p.stat().st_mtime_ns for p in report.rglob("*") if p.is_file()}
+    assert build(root / spec.name, report) == report / "index.html"
+    assert {p: p.stat().st_mtime_ns for p in report.rglob("*") if p.is_file()} == before
+    training = root / spec.name / "training.csv"
+    training.write_text(training.read_text() + "\n")  # a changed input: rebuilt
+    assert not is_current(root / spec.name, report)

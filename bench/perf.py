@@ -1,0 +1,287 @@
+"""`python -m bench perf`: what the harness itself costs, against the code a user would write instead.
+
+Each benchmark times the harness's own code path (A) and a plain reference (B) on the same
+network, data and number of network calls, interleaved A B, B A, ... over `repeats` rounds
+after one warm-up of each; the ratio is the median of the rounds' ratios:
+
+- `sample-mlp`, `sample-unet`: `bench.sample.sample` (the function every sampling cell
+  calls: counting wrapper, method velocity, solver, peak-memory probe) vs a bare Euler loop
+  `x = x + h * net(x, t)`; target harness / bare <= 1.03;
+- `train-mlp`, `train-unet`: `bench.train.train` (the function every training group calls)
+  vs a bare loop of the same steps (same network, batches, Adam and cosine schedule);
+  target <= 1.05;
+- `euler-torchdiffeq`, `rk4-torchdiffeq`: `bench.sample.sample` with the harness's Euler and
+  RK4 vs torchdiffeq's `odeint(method="euler" | "rk4")` on the same network and grid; target <= 1.0.
+
+The harness side runs with deterministic algorithms on, as a sweep does; the references run
+with them off, as a user's loop would. Rows are appended to `results/perf/perf.csv` (one
+`run_id` per invocation) and printed.
+
+`python -m bench perf --quality` checks quality per compute on 2D instead: the quick profile's
+2D recipe on `gauss-moons` for every 2D method, W2 against its floor at <= 16 NFE, and the
+training wall time; rows go to `results/perf/quality.csv`. It runs through `bench.sweep` into
+`results/quick/` (the cells are the quick profile's own, so each side reuses the other's).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from bench import provenance
+from bench.data import DATASETS, Dataset
+from bench.rng import generator
+from bench.sample import sample
+from bench.solvers import SOLVERS
+from bench.spec import Spec, TrainConfig, load_profile
+from bench.train import build_net, train
+from methods import METHODS
+
+SAMPLING_TARGET = 1.03
+TRAINING_TARGET = 1.05
+SOLVER_TARGET = 1.0
+PERF_COLUMNS = ["run_id", "benchmark", "harness_s", "reference_s", "ratio", "target", "verdict", "repeats",
+                "what", "git_rev", "torch_version", "device", "threads", "load_average"]  # fmt: skip
+QUALITY_COLUMNS = ["run_id", "method", "dataset", "best_solver", "best_steps", "nfe", "w2", "floor", "w2_vs_floor",
+                   "target", "verdict", "train_seconds", "train_steps", "git_rev", "threads"]  # fmt: skip
+MIN_BLOCK_SECONDS = 0.3
+"""A timed block repeats its call until it lasts about this long: a scheduler's time slices average out."""
+QUALITY_NFE = 16
+QUALITY_TARGET = 2.0
+QUALITY_DATASET = "gauss-moons"
+
+
+@dataclass
+class Benchmark:
+    name: str
+    what: str
+    harness: Callable[[], object]
+    reference: Callable[[], object]
+    target: float
+
+
+def interleaved(
+    harness: Callable[[], object], reference: Callable[[], object], repeats: int
+) -> tuple[float, float, float]:
+    """(median seconds of `harness`, of `reference`, median of their per-round ratios), after one warm-up of each.
+
+    Each side of a round calls its function as many times as fill MIN_BLOCK_SECONDS (the same
+    count for both) and gives the mean. Rounds alternate A B, B A, A B, ... so that a change in
+    the machine's load between the halves of a round cancels over rounds; each round's ratio is
+    taken before the median, so a slow round (another process woke up) moves both of its sides.
+    The harness side runs with deterministic algorithms on (as in a sweep), the reference with them off."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+
+    def timed(fn: Callable[[], object], strict: bool, number: int) -> float:
+        torch.use_deterministic_algorithms(strict)
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - start) / number
+
+    try:
+        warm = min(timed(harness, True, 1), timed(reference, False, 1))
+        number = max(1, math.ceil(MIN_BLOCK_SECONDS / max(warm, 1e-9)))  # calls per timed block, the same for both
+        a, b = [], []
+        for i in range(repeats):
+            if i % 2 == 0:
+                a.append(timed(harness, True, number))
+                b.append(timed(reference, False, number))
+            else:
+                b.append(timed(reference, False, number))
+                a.append(timed(harness, True, number))
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b))
+
+
+# --- the bare references, written as a user would -------------------------------------------------
+
+
+@torch.no_grad()
+def bare_euler(net: nn.Module, x: Tensor, steps: int) -> Tensor:
+    """x_{k+1} = x_k + h net(x_k, t_k) on a uniform grid from 0 to 1."""
+    h = 1.0 / steps
+    for k in range(steps):
+        t = torch.full((x.shape[0],), k * h)
+        x = x + h * net(x, t)
+    return x
+
+
+@torch.no_grad()
+def torchdiffeq_solve(net: nn.Module, x: Tensor, steps: int, method: str) -> Tensor:
+    """torchdiffeq's fixed-grid solver `method` on the same grid of steps + 1 times."""
+    from torchdiffeq import odeint
+
+    grid = torch.linspace(0.0, 1.0, steps + 1)
+    return odeint(lambda t, y: net(y, t.expand(y.shape[0])), x, grid, method=method)[-1]
+
+
+def bare_training(dataset: Dataset, cfg: TrainConfig, seed: int) -> nn.Module:
+    """IADB's regression (x_t = (1 - t) x0 + t x1 onto x1 - x0) with Adam, a cosine schedule and the
+    recipe's weight average, plainly."""
+    net = build_net(dataset, cfg, seed)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
+    average = copy.deepcopy(net) if cfg.ema > 0 else None
+    g = generator(seed, "train", dataset.name)
+    for step in range(1, cfg.steps + 1):
+        x0 = dataset.source(cfg.batch_size, g)
+        x1 = dataset.target(cfg.batch_size, g)
+        t = torch.rand(cfg.batch_size, generator=g)
+        a = t.reshape(-1, *([1] * (x0.ndim - 1)))
+        loss = (net((1 - a) * x0 + a * x1, t) - (x1 - x0)).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if average is not None:  # an exponential moving average of the weights, as the recipe asks
+            decay = min(cfg.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_avg, p in zip(average.parameters(), net.parameters()):
+                    p_avg.lerp_(p, 1 - decay)
+    return average if average is not None else net
+
+
+# --- the benchmarks --------------------------------------------------------------------------------
+
+
+def _trained_like(dataset: Dataset, cfg: TrainConfig) -> nn.Module:
+    """The track's network at its initialisation (speed does not depend on the weights' values)."""
+    return build_net(dataset, cfg, seed=0).eval()
+
+
+def benchmarks(spec: Spec, *, samples: int, sample_steps: int, train_steps: int) -> list[Benchmark]:
+    """The benchmarks on the spec's 2D and image tracks (the recipes of the quick profile by default)."""
+    iadb = METHODS.get("iadb")
+    tracks = {track.kind: track for track in reversed(spec.tracks)}
+    out = []
+    for kind, label in (("points", "mlp"), ("images", "unet")):
+        track = tracks[kind]
+        dataset = DATASETS.get(track.axes.datasets[0])
+        net = _trained_like(dataset, track.train)
+        n = samples if kind == "points" else max(1, samples // 10)  # a UNet call costs ~100 MLP calls
+        x0 = dataset.source(n, generator(0, "perf", dataset.name))
+        steps = sample_steps
+        out.append(Benchmark(
+            f"sample-{label}", f"{dataset.name}, {n} samples, euler K={steps}: bench.sample.sample vs a bare loop",
+            lambda net=net, x0=x0, steps=steps: sample(iadb, net, SOLVERS.get("euler"), x0, steps=steps),
+            lambda net=net, x0=x0, steps=steps: bare_euler(net, x0, steps),
+            SAMPLING_TARGET,
+        ))  # fmt: skip
+        cfg = TrainConfig(**{**track.train.__dict__, "steps": train_steps if kind == "points" else train_steps // 10})
+        out.append(Benchmark(
+            f"train-{label}", f"{dataset.name}, {cfg.steps} steps of batch {cfg.batch_size}: bench.train.train vs a "
+                              "bare loop",
+            lambda dataset=dataset, cfg=cfg: train(iadb, dataset, cfg, 0),
+            lambda dataset=dataset, cfg=cfg: bare_training(dataset, cfg, 0),
+            TRAINING_TARGET,
+        ))  # fmt: skip
+        if kind == "points":
+            for solver in ("euler", "rk4"):
+                out.append(Benchmark(
+                    f"{solver}-torchdiffeq", f"{dataset.name}, {n} samples, K={steps}: harness {solver} vs "
+                                             f"torchdiffeq odeint(method={solver!r})",
+                    lambda net=net, x0=x0, steps=steps, s=solver: sample(iadb, net, SOLVERS.get(s), x0, steps=steps),
+                    lambda net=net, x0=x0, steps=steps, s=solver: torchdiffeq_solve(net, x0, steps, s),
+                    SOLVER_TARGET,
+                ))  # fmt: skip
+    return out
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return ""
+
+
+def run(results_root: Path, *, repeats: int = 11, samples: int = 500, sample_steps: int = 16,
+        train_steps: int = 100, only: tuple[str, ...] = (), spec: Spec | None = None) -> list[dict]:  # fmt: skip
+    """Run the benchmarks (those named in `only`, or all), append their rows to perf.csv and return them."""
+    chosen = benchmarks(spec or load_profile("quick"), samples=samples, sample_steps=sample_steps,
+                        train_steps=train_steps)  # fmt: skip
+    if only:
+        chosen = [b for b in chosen if b.name in only]
+    prov = provenance.collect("")
+    run_id = uuid.uuid4().hex[:12]
+    rows = []
+    for bench in chosen:
+        harness_s, reference_s, ratio = interleaved(bench.harness, bench.reference, repeats)
+        rows.append({
+            "run_id": run_id, "benchmark": bench.name, "harness_s": f"{harness_s:.6g}",
+            "reference_s": f"{reference_s:.6g}", "ratio": f"{ratio:.4f}", "target": bench.target,
+            "verdict": "met" if ratio <= bench.target else "missed", "repeats": repeats, "what": bench.what,
+            "git_rev": prov["git_rev"], "torch_version": prov["torch_version"], "device": prov["device"],
+            "threads": prov["threads"], "load_average": _load_average(),
+        })  # fmt: skip
+    _append(Path(results_root) / "perf" / "perf.csv", PERF_COLUMNS, rows)
+    return rows
+
+
+def quality(results_root: Path, *, nfe: int = QUALITY_NFE, spec: Spec | None = None) -> list[dict]:
+    """Each 2D method's best W2 at <= `nfe` network evaluations on gauss-moons with the quick profile's
+    2D recipe, against the floor (W2 between two independent target draws of the same size)."""
+    import pandas as pd
+
+    from bench import sweep
+
+    base = spec or load_profile("quick")
+    track = next(t for t in base.tracks if t.kind == "points")
+    steps = tuple(k for k in track.axes.steps if k <= nfe)
+    solvers = tuple(s for s in track.axes.solvers if SOLVERS.get(s).kind != "adaptive")
+    narrow = base.with_axes(track.name, datasets=(QUALITY_DATASET,), solvers=solvers, steps=steps, tolerances=())
+    sweep.run(narrow, results_root, progress=False, make_figures=False)
+    keys = {c.key for g in sweep.plan(narrow) for c in g.cells}
+    cells = pd.read_csv(Path(results_root) / narrow.name / "cells.csv", keep_default_na=False)
+    cells = cells[cells.key.isin(keys) & (cells.metric == "w2") & (cells.status == "ok")]
+    cells = cells.astype({"nfe": float, "value": float, "floor": float, "train_seconds": float})
+    cells = cells[cells.nfe <= nfe]
+    prov = provenance.collect("")
+    run_id = uuid.uuid4().hex[:12]
+    rows = []
+    for method in narrow.tracks[0].axes.methods:
+        mine = cells[cells.method == method]
+        if mine.empty:
+            continue
+        best = mine.loc[mine.value.idxmin()]
+        ratio = best.value / best.floor
+        rows.append({
+            "run_id": run_id, "method": method, "dataset": QUALITY_DATASET, "best_solver": best.solver,
+            "best_steps": best.steps, "nfe": int(best.nfe), "w2": f"{best.value:.4f}", "floor": f"{best.floor:.4f}",
+            "w2_vs_floor": f"{ratio:.3f}", "target": QUALITY_TARGET,
+            "verdict": "met" if ratio <= QUALITY_TARGET else "missed",
+            "train_seconds": f"{best.train_seconds:.1f}", "train_steps": track.train.steps,
+            "git_rev": prov["git_rev"], "threads": prov["threads"],
+        })  # fmt: skip
+    _append(Path(results_root) / "perf" / "quality.csv", QUALITY_COLUMNS, rows)
+    return rows
+
+
+def _append(path: Path, columns: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, columns, lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """Rows as a plain fixed-width text table."""
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) if rows else len(c) for c in columns]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths)) for r in rows]
+    return "\n".join(lines)

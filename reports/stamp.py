@@ -1,0 +1,46 @@
+"""Whether a sweep's report is current: the digest of everything the report is made from.
+
+Kept apart from `reports.report` so that checking costs no import of pandas or matplotlib
+(seconds on a loaded 2-core machine): a rerun of a sweep with nothing changed must be quick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent
+CODE = [HERE / f"{name}.py" for name in ("background", "overview", "plots", "tables", "report")]
+"""The report's code: a change to it rebuilds the report."""
+
+WORK = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figures")
+"""The counts of a run's provenance summary that say it computed something."""
+
+
+def working_runs(results: Path) -> list[dict]:
+    """The provenance records of the runs that computed something (trained, sampled, a floor, a
+    figure...): a rerun that found everything done, and the records of the commands around a
+    run (`"record": "command"`), change nothing the report shows, so they are left out of it."""
+    path = results / "provenance.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return [r for r in records if "record" not in r and any(r.get("summary", {}).get(k, 1) for k in WORK)]
+
+
+def inputs_digest(results: Path) -> str:
+    digest = hashlib.sha256()
+    files = [results / "cells.csv", results / "training.csv"]
+    files += sorted((results / "figures").glob("*.json")) + CODE
+    for path in files:
+        if path.exists():
+            digest.update(path.name.encode() + path.read_bytes())
+    digest.update(json.dumps(working_runs(results), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def is_current(results: Path, out_dir: Path) -> bool:
+    """True when out_dir's report was built from these results by this code (building it again would
+    write the same files)."""
+    stamp = Path(out_dir) / "report.sha256"
+    return (Path(out_dir) / "index.html").exists() and stamp.exists() and stamp.read_text() == inputs_digest(
+        Path(results))  # fmt: skip
