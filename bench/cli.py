@@ -1,4 +1,4 @@
-"""`python -m bench {list,sweep,train,sample,classifier,groundtruth,plot}`: the harness from the command line.
+"""`python -m bench COMMAND` (list, sweep, train, sample, report, regress, baseline, ...): the harness from the CLI.
 
 Errors in what the user typed (an unknown name, a bad number, a malformed spec) print one
 line starting with 'error:' that names the problem and the valid choices, and exit with 2
@@ -162,6 +162,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", default="exact", help="the exact pseudo-method of the same field")
     p.add_argument("--seed", type=_seed, default=0)
 
+    for name, text in (("regress", "rerun the ci profile from nothing and compare it with results/baseline/"),
+                       ("baseline", "rerun the ci profile from nothing and make it results/baseline/")):  # fmt: skip
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--profile", default="ci", help=f"built-in spec: {', '.join(PROFILES)}")
+        p.add_argument("--spec", type=Path, help="a sweep TOML file (overrides --profile)")
+        p.add_argument("--baseline", type=Path, default=Path("results/baseline"), help="the committed baseline")
+        p.add_argument("--results", type=Path, default=Path("results/regress"),
+                       help="where the rerun goes (emptied first: the rerun is cold)")  # fmt: skip
+        if name == "regress":
+            p.add_argument("--against", type=Path, default=None,
+                           help="compare this finished run folder instead of rerunning")  # fmt: skip
+
     p = sub.add_parser("plot", help="plot a finished sweep's CSV")
     p.add_argument("folder", type=Path, help="a sweep's results folder, e.g. results/quick")
     p.add_argument("--reports", type=Path, default=Path("reports"))
@@ -200,6 +212,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _classifier(args.dataset, args.results)
     if args.command == "groundtruth":
         return _groundtruth(args)
+    if args.command in ("regress", "baseline"):
+        return _regress(args)
     device = resolve_device(args.device)
     if args.command == "sweep":
         spec = _base_spec(args)
@@ -261,6 +275,35 @@ def _groundtruth(args: argparse.Namespace) -> int:
     for path in render(folder, args.reports / spec.name):
         print(f"report: {path}")
     return 0
+
+
+def _regress(args: argparse.Namespace) -> int:
+    """`regress`: a cold rerun against the baseline, one table, exit 1 on any regression.
+    `baseline`: the same rerun, its differences printed, then written as the new baseline."""
+    from bench import regress
+
+    if args.command == "regress" and not (args.baseline / "cells.csv").exists():
+        raise SpecError(f"no baseline in {args.baseline} (cells.csv is missing); create it with `nox -s baseline`")
+    start = time.perf_counter()
+    if getattr(args, "against", None) is not None:
+        run = args.against
+        if not (run / "cells.csv").exists() or not (run / regress.CALIBRATION_FILE).exists():
+            raise SpecError(f"{run} is not a finished regress run (cells.csv or {regress.CALIBRATION_FILE} missing)")
+    else:
+        run = regress.cold_run(_base_spec(args), args.results, progress=False)
+    print(f"run: {run} ({time.perf_counter() - start:.0f} s)")
+    if not (args.baseline / "cells.csv").exists():
+        print(f"no baseline in {args.baseline} yet: nothing to compare")
+        rows = []
+    else:
+        rows = regress.compare_runs(args.baseline, run)
+        print(regress.format_table(rows))
+        print(regress.summary_line(rows, args.baseline, run))
+    if args.command == "baseline":
+        regress.write_baseline(run, args.baseline)
+        print(f"baseline: {args.baseline} rewritten from {run}; commit it")
+        return 0
+    return 1 if any(row.failed for row in rows) else 0
 
 
 def _plot(folder: Path, reports_root: Path) -> int:
