@@ -75,7 +75,7 @@ def regress(session: nox.Session) -> None:
     """Rerun the ci profile from nothing (results/regress/) and compare it with results/baseline/:
     one table, non-zero exit on any regression (`python -m bench regress -h` for options)."""
     python = shared_python(session)
-    session.run(python, "-m", "bench", "--threads", "2", "regress", *session.posargs, external=True)
+    session.run(python, "-m", "bench", "regress", *session.posargs, external=True)
 
 
 @nox.session
@@ -83,7 +83,7 @@ def baseline(session: nox.Session) -> None:
     """Rerun the ci profile from nothing, print its differences from results/baseline/, then make it
     the new baseline (commit results/baseline/ afterwards): how a deliberate change is accepted."""
     python = shared_python(session)
-    session.run(python, "-m", "bench", "--threads", "2", "baseline", *session.posargs, external=True)
+    session.run(python, "-m", "bench", "baseline", *session.posargs, external=True)
 
 
 MICROBENCH_FAIL = "median:50%"

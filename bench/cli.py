@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--baseline", type=Path, default=Path("results/baseline"), help="the committed baseline")
         p.add_argument("--results", type=Path, default=Path("results/regress"),
                        help="where the rerun goes (emptied first: the rerun is cold)")  # fmt: skip
+        p.add_argument("--workers", type=_positive_int, default=2, help="processes, one torch thread each")
         if name == "regress":
             p.add_argument("--against", type=Path, default=None,
                            help="compare this finished run folder instead of rerunning")  # fmt: skip
@@ -290,7 +291,7 @@ def _regress(args: argparse.Namespace) -> int:
         if not (run / "cells.csv").exists() or not (run / regress.CALIBRATION_FILE).exists():
             raise SpecError(f"{run} is not a finished regress run (cells.csv or {regress.CALIBRATION_FILE} missing)")
     else:
-        run = regress.cold_run(_base_spec(args), args.results, progress=False)
+        run = regress.cold_run(_base_spec(args), args.results, args.workers)
     print(f"run: {run} ({time.perf_counter() - start:.0f} s)")
     if not (args.baseline / "cells.csv").exists():
         print(f"no baseline in {args.baseline} yet: nothing to compare")

@@ -246,11 +246,9 @@ def _config_hashes(folder: Path) -> set[str]:
     return {r["config_hash"] for r in records if "config_hash" in r}
 
 
-def calibration_workload(threads: int | None = None, repeats: int = 5, steps: int = 40) -> float:
+def calibration_workload(repeats: int = 5, steps: int = 40) -> float:
     """Median seconds of a fixed workload like the harness's own: `steps` Adam steps of an MLP
-    (2 -> 256 -> 256 -> 2, batch 1024) on fixed data, repeated `repeats` times."""
-    if threads is not None:
-        torch.set_num_threads(threads)
+    (2 -> 256 -> 256 -> 2, batch 1024) on fixed data, repeated `repeats` times, in this process's threads."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1024, 2, generator=g)
     y = torch.randn(1024, 2, generator=g)
@@ -271,11 +269,17 @@ def calibration_workload(threads: int | None = None, repeats: int = 5, steps: in
     return statistics.median(times)
 
 
-def cold_run(spec, results_root: Path, **options: object) -> Path:
-    """Run `spec` from nothing under `results_root` (emptied first: no checkpoint, classifier or
-    cached feature is reused, so a change in training or in the metrics shows), timing the
-    calibration workload before and after; returns the run's folder, with calibration.json."""
-    from bench import sweep
+def cold_run(spec, results_root: Path, workers: int = 2) -> Path:
+    """Run `spec` from nothing under `results_root`, timing the calibration workload before and after;
+    returns the run's folder, with calibration.json.
+
+    `results_root` is emptied first (only if a regress run made it): no checkpoint, classifier or
+    cached feature is reused, so a change in training or in the metrics shows. Every process runs
+    one torch thread (`workers` processes; 1: this one), so the numbers do not depend on the
+    machine's cores, and small networks do not wait on thread synchronisation that a loaded
+    machine makes slow.
+    """
+    from bench import executors
 
     results_root = Path(results_root)
     if results_root.exists() and any(results_root.iterdir()) and not (results_root / MARKER).exists():
@@ -285,11 +289,13 @@ def cold_run(spec, results_root: Path, **options: object) -> Path:
         shutil.rmtree(results_root)
     results_root.mkdir(parents=True)
     (results_root / MARKER).write_text("made by `python -m bench regress`; emptied by the next run\n")
+    torch.set_num_threads(1)
+    parallel = executors.Parallel("pool", workers, 1) if workers > 1 else executors.Parallel("serial")
     before = calibration_workload()
-    summary = sweep.run(spec, results_root, make_figures=False, **options)
+    summary = executors.run(spec, results_root, parallel, progress=False, make_figures=False)
     after = calibration_workload()
     folder = results_root / spec.name
-    record = {"seconds": (before + after) / 2, "before": before, "after": after, "threads": torch.get_num_threads(),
+    record = {"seconds": (before + after) / 2, "before": before, "after": after, "threads": 1, "workers": workers,
               "workload": calibration_workload.__doc__.split("\n")[0], "sweep_seconds": summary.seconds}  # fmt: skip
     (folder / CALIBRATION_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return folder

@@ -179,7 +179,7 @@ def test_baseline_then_regress_end_to_end(tmp_path, capsys):
         "depth = 2\nlog_every = 10\n[eval]\nsamples = 64\n"
     )
     base, run = tmp_path / "baseline", tmp_path / "run"
-    common = ["--spec", str(spec), "--baseline", str(base), "--results", str(run)]
+    common = ["--spec", str(spec), "--baseline", str(base), "--results", str(run), "--workers", "1"]
     assert main(["regress", *common]) == 2  # no baseline yet
     assert main(["baseline", *common]) == 0
     assert sorted(p.name for p in base.iterdir()) == sorted(regress.BASELINE_FILES)
