@@ -14,7 +14,8 @@ exactly. A cell missing on either side, or whose seeds no longer all finish, fai
 Timing. Training and sampling seconds are summed (per method for training, per track for
 sampling, so that the many tiny cells do not each carry their own noise) and divided by a
 calibration workload (`calibrate`: a fixed MLP training loop, same threads) timed at the start and
-the end of the same run; that ratio must stay within a factor TIMING_FACTOR of the baseline's.
+the end of the same run; that ratio must not exceed TIMING_FACTOR times the baseline's (a slowdown
+fails; a speedup is shown, and `python -m bench baseline` makes it the new reference).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ from bench.spec import SpecError
 QUALITY_KEYS = ["method", "dataset", "solver", "steps", "tol", "metric"]
 NOISE_SIGMAS = 3.0
 TIMING_FACTOR = 2.0
-"""A normalised timing fails when it is more than 2x slower or faster than the baseline's: the
-calibration removes the machine's speed, not its load, and tiny cells on a shared 2-core machine
-vary by tens of percent (the tests check that +-30% passes)."""
+"""A normalised timing fails when it is more than 2x the baseline's (more than 2x faster is shown as
+'ok: faster'): the calibration removes the machine's speed, not other processes' load, and on a
+shared 2-core machine the same run's timings moved by up to 2.4x between a loaded and a quieter
+moment (the tests check that +-30% passes). Record baselines on an otherwise idle machine."""
 CALIBRATION_FILE = "calibration.json"
 MARKER = ".regress-run"
 """Marks a results root a regress run made: only such a root is emptied by the next run."""
@@ -86,7 +88,7 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        return self.verdict != "ok"
+        return not self.verdict.startswith("ok")
 
 
 def load_run(folder: Path) -> tuple[pd.DataFrame, dict]:
@@ -189,7 +191,7 @@ def timings(cells: pd.DataFrame) -> dict[str, float]:
 
 
 def compare_timings(baseline: pd.DataFrame, base_cal: float, new: pd.DataFrame, new_cal: float) -> list[Comparison]:
-    """Each timing over its run's calibration seconds; fails outside a factor TIMING_FACTOR of the baseline's."""
+    """Each timing over its run's calibration seconds; fails when more than TIMING_FACTOR times the baseline's."""
     before, after = timings(baseline), timings(new)
     rows = []
     for name in sorted(before.keys() | after.keys()):
@@ -199,7 +201,7 @@ def compare_timings(baseline: pd.DataFrame, base_cal: float, new: pd.DataFrame, 
             continue
         b, n = before[name] / base_cal, after[name] / new_cal
         ratio = n / b if b > 0 else math.inf
-        verdict = "ok" if 1 / TIMING_FACTOR <= ratio <= TIMING_FACTOR else ("SLOWER" if ratio > 1 else "FASTER")
+        verdict = "SLOWER" if ratio > TIMING_FACTOR else ("ok: faster" if ratio < 1 / TIMING_FACTOR else "ok")
         rows.append(Comparison(name, "seconds / calibration", f"{b:.3g} ({before[name]:.3g} s)",
                                f"{n:.3g} ({after[name]:.3g} s)", f"×/÷ {TIMING_FACTOR:g}", f"×{ratio:.2f}",
                                verdict))  # fmt: skip

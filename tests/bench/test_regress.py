@@ -115,6 +115,8 @@ def test_timing_noise_of_thirty_percent_passes_and_a_threefold_slowdown_fails():
         assert _failed(regress.compare_timings(_cells(), 1.0, _cells(seconds=factor), 1.0)) == []
     slow = regress.compare_timings(_cells(), 1.0, _cells(seconds=3.0), 1.0)
     assert {v for _, _, v in _failed(slow)} == {"SLOWER"} and len(_failed(slow)) == len(slow)
+    fast = regress.compare_timings(_cells(), 1.0, _cells(seconds=1 / 3), 1.0)
+    assert not _failed(fast) and {r.verdict for r in fast} == {"ok: faster"}
     # the same slowdown on a machine 3x slower overall (its calibration 3x too) is no regression
     assert _failed(regress.compare_timings(_cells(), 1.0, _cells(seconds=3.0), 3.0)) == []
 
