@@ -62,18 +62,30 @@ def _cells(scale: dict | None = None, seconds: float = 1.0) -> pd.DataFrame:
     return frame[CELL_COLUMNS]
 
 
+def _cal(seconds: float) -> dict:
+    """A calibration record: the workload's wall seconds, its CPU seconds, and the sweep's CPU seconds."""
+    return {"seconds": seconds, "cpu_seconds": seconds, "sweep_cpu_seconds": 100.0 * seconds}
+
+
+def walls_of(rows):
+    """The wall-time rows of a timing comparison (not the sweep's CPU time)."""
+    return [r for r in rows if not r.name.startswith("sweep CPU")]
+
+
 def _failed(rows):
     return [(r.name, r.metric, r.verdict) for r in rows if r.failed]
 
 
 def test_an_unchanged_rerun_passes():
-    rows = regress.compare_quality(_cells(), _cells()) + regress.compare_timings(_cells(), 1.0, _cells(), 1.0)
+    rows = regress.compare_quality(_cells(), _cells()) + regress.compare_timings(
+        _cells(), _cal(1.0), _cells(), _cal(1.0)
+    )
     assert _failed(rows) == []
     compared = {(r.name, r.metric) for r in rows}
     assert ("iadb gauss-moons euler K=4", "w2") in compared
     assert ("iadb gauss-moons euler K=4", "nfe") in compared  # NFE is compared too
     assert ("iadb mnist5k euler K=8", "kid") in compared
-    assert ("train 2d iadb", "seconds / calibration") in compared
+    assert ("train 2d (all methods)", "seconds / calibration") in compared
 
 
 def test_ten_percent_worse_on_one_metric_fails_and_names_it():
@@ -110,15 +122,20 @@ def test_timing_noise_of_thirty_percent_passes_and_a_threefold_slowdown_fails():
             train_seconds=[repr(float(v) * calibration) for v in noisy.train_seconds],
             sample_seconds=[repr(float(v) * calibration) for v in noisy.sample_seconds],
         )
-        assert _failed(regress.compare_timings(_cells(), 1.0, scaled, calibration)) == []
+        assert _failed(regress.compare_timings(_cells(), _cal(1.0), scaled, _cal(calibration))) == []
     for factor in (1.3, 0.7):  # the edge of the stated noise, on every timing at once
-        assert _failed(regress.compare_timings(_cells(), 1.0, _cells(seconds=factor), 1.0)) == []
-    slow = regress.compare_timings(_cells(), 1.0, _cells(seconds=3.0), 1.0)
-    assert {v for _, _, v in _failed(slow)} == {"SLOWER"} and len(_failed(slow)) == len(slow)
-    fast = regress.compare_timings(_cells(), 1.0, _cells(seconds=1 / 3), 1.0)
-    assert not _failed(fast) and {r.verdict for r in fast} == {"ok: faster"}
+        assert _failed(regress.compare_timings(_cells(), _cal(1.0), _cells(seconds=factor), _cal(1.0))) == []
+    slow = regress.compare_timings(_cells(), _cal(1.0), _cells(seconds=3.0), _cal(1.0))
+    walls = walls_of(slow)
+    assert {r.verdict for r in walls} == {"SLOWER"} and _failed(slow) == _failed(walls)
+    slow_cpu = {**_cal(1.0), "sweep_cpu_seconds": 300.0}  # the sweep used 3x the CPU time, calibrated
+    assert _failed(regress.compare_timings(_cells(), _cal(1.0), _cells(), slow_cpu)) == [
+        ("sweep CPU time (all processes)", "seconds / calibration", "SLOWER")
+    ]
+    fast = regress.compare_timings(_cells(), _cal(1.0), _cells(seconds=1 / 3), _cal(1.0))
+    assert not _failed(fast) and {r.verdict for r in walls_of(fast)} == {"ok: faster"}
     # the same slowdown on a machine 3x slower overall (its calibration 3x too) is no regression
-    assert _failed(regress.compare_timings(_cells(), 1.0, _cells(seconds=3.0), 3.0)) == []
+    assert _failed(regress.compare_timings(_cells(), _cal(1.0), _cells(seconds=3.0), _cal(3.0))) == []
 
 
 def test_the_band_is_the_largest_of_tolerance_relative_and_noise():
@@ -188,7 +205,7 @@ def test_baseline_then_regress_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert main(["regress", *common]) == 0
     out = capsys.readouterr().out
-    assert "PASS: all" in out and "iadb gauss-moons euler K=2" in out and "train 2d iadb" in out
+    assert "PASS: all" in out and "iadb gauss-moons euler K=2" in out and "train 2d (all methods)" in out
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("not a regress run")
     assert main(["regress", "--spec", str(spec), "--baseline", str(base), "--results", str(tmp_path / "mine")]) == 2
