@@ -256,6 +256,9 @@ def _config_hashes(folder: Path) -> set[str]:
     return {r["config_hash"] for r in records if "config_hash" in r}
 
 
+CALIBRATION_WORKLOAD = "median of 5 x 40 Adam steps, MLP 2-256-256-2, batch 1024, one thread"
+
+
 def calibration_workload(repeats: int = 5, steps: int = 40) -> tuple[float, float]:
     """Median wall and CPU seconds of a fixed workload like the harness's own: `steps` Adam steps of an
     MLP (2 -> 256 -> 256 -> 2, batch 1024) on fixed data, repeated `repeats` times, in this process's threads."""
@@ -310,7 +313,7 @@ def cold_run(spec, results_root: Path, workers: int = 2) -> Path:
     folder = results_root / spec.name
     record = {"seconds": (before[0] + after[0]) / 2, "cpu_seconds": (before[1] + after[1]) / 2,
               "before": before, "after": after, "threads": 1, "workers": workers,
-              "workload": calibration_workload.__doc__.split("\n")[0], "sweep_seconds": summary.seconds,
+              "workload": CALIBRATION_WORKLOAD, "sweep_seconds": summary.seconds,
               "sweep_cpu_seconds": sweep_cpu}  # fmt: skip
     (folder / CALIBRATION_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return folder

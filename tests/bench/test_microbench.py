@@ -34,6 +34,16 @@ RECIPES = {  # the quick profile's networks and batch sizes
 TRAINABLE = [name for name, method in METHODS.items() if not hasattr(method, "network")]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Time one torch thread, as the regression run uses: on a shared 2-core machine two threads'
+    timings were dominated by their synchronisation under load (medians up to 50x the minimum)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _owner(solver: str) -> str:
     """A method that can run `solver`: its owner for a native sampler, else iadb."""
     if SOLVERS.get(solver).kind != "native":
