@@ -86,9 +86,9 @@ def baseline(session: nox.Session) -> None:
     session.run(python, "-m", "bench", "baseline", *session.posargs, external=True)
 
 
-MICROBENCH_FAIL = "median:50%"
-"""A micro-benchmark fails when its median is 50% slower than in the last saved run of this machine id:
-on a shared 2-core machine medians of millisecond functions move by tens of percent under load."""
+MICROBENCH_FAIL = "median:100%"
+"""A micro-benchmark fails when its median doubles against the last saved run of this machine id: on the
+shared 2-core development machine two unchanged runs a few minutes apart differed by up to +54% (median)."""
 
 
 @nox.session
