@@ -1,5 +1,6 @@
 """Sessions: `nox -s bench` (quick profile: CSV, figures, report), `nox -s report`, `nox -s perf`,
-`nox -s tests`, `nox -s lint`.
+`nox -s tests`, `nox -s lint`, `nox -s regress` / `nox -s baseline` (the ci profile against results/baseline/),
+`nox -s microbench`.
 
 All sessions share one virtual environment, `.nox/blendbench`, built once with the
 interpreter that runs nox (torch makes a fresh environment cost minutes and gigabytes) and
@@ -76,3 +77,41 @@ def lint(session: nox.Session) -> None:
     python = shared_python(session)
     session.run(python, "-m", "ruff", "check", ".", external=True)
     session.run(python, "-m", "ruff", "format", "--check", ".", external=True)
+
+
+@nox.session
+def regress(session: nox.Session) -> None:
+    """Rerun the ci profile from nothing (results/regress/) and compare it with results/baseline/:
+    one table, non-zero exit on any regression (`python -m bench regress -h` for options)."""
+    python = shared_python(session)
+    session.run(python, "-m", "bench", "regress", *session.posargs, external=True)
+
+
+@nox.session
+def baseline(session: nox.Session) -> None:
+    """Rerun the ci profile from nothing, print its differences from results/baseline/, then make it
+    the new baseline (commit results/baseline/ afterwards): how a deliberate change is accepted."""
+    python = shared_python(session)
+    session.run(python, "-m", "bench", "baseline", *session.posargs, external=True)
+
+
+MICROBENCH_FAIL = "median:100%"
+"""A micro-benchmark fails when its median doubles against the last saved run of this machine id: on the
+shared 2-core development machine two unchanged runs a few minutes apart differed by up to +54% (median)."""
+
+
+@nox.session
+def microbench(session: nox.Session) -> None:
+    """Time the micro-benchmarks (tests marked `microbench`), save the run under .benchmarks/<machine id>/,
+    and compare it with the last saved run of the same machine id when there is one."""
+    python = shared_python(session)
+    machine = session.run(python, "-c", "from pytest_benchmark.utils import get_machine_id; print(get_machine_id())",
+                          silent=True, external=True).strip()  # fmt: skip
+    storage = ROOT / ".benchmarks"
+    args = ["-m", "microbench", "--benchmark-enable", "--benchmark-only", "--benchmark-autosave",
+            f"--benchmark-storage=file://{storage}", "--benchmark-columns=min,median,iqr,rounds"]  # fmt: skip
+    if sorted((storage / machine).glob("*.json")):
+        args += ["--benchmark-compare", f"--benchmark-compare-fail={MICROBENCH_FAIL}"]
+    else:
+        session.log(f"no saved run for {machine} under {storage}: this run becomes the first to compare with")
+    session.run(python, "-m", "pytest", *args, "tests", *session.posargs, external=True)

@@ -1,4 +1,4 @@
-"""`python -m bench {list,sweep,train,sample,classifier,groundtruth,perf,plot}`: the harness from the command line.
+"""`python -m bench COMMAND` (list, sweep, train, sample, report, perf, regress, baseline, ...): the CLI.
 
 Errors in what the user typed (an unknown name, a bad number, a malformed spec) print one
 line starting with 'error:' that names the problem and the valid choices, and exit with 2
@@ -172,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: W2 vs floor at <= 16 NFE on gauss-moons per 2D method (results/perf/quality.csv)",
     )
 
+    for name, text in (("regress", "rerun the ci profile from nothing and compare it with results/baseline/"),
+                       ("baseline", "rerun the ci profile from nothing and make it results/baseline/")):  # fmt: skip
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--profile", default="ci", help=f"built-in spec: {', '.join(PROFILES)}")
+        p.add_argument("--spec", type=Path, help="a sweep TOML file (overrides --profile)")
+        p.add_argument("--baseline", type=Path, default=Path("results/baseline"), help="the committed baseline")
+        p.add_argument("--results", type=Path, default=Path("results/regress"),
+                       help="where the rerun goes (emptied first: the rerun is cold)")  # fmt: skip
+        p.add_argument("--workers", type=_positive_int, default=2, help="processes, one torch thread each")
+        if name == "regress":
+            p.add_argument("--against", type=Path, default=None,
+                           help="compare this finished run folder instead of rerunning")  # fmt: skip
+
     p = sub.add_parser("plot", help="plot a finished sweep's CSV")
     p.add_argument("folder", type=Path, help="a sweep's results folder, e.g. results/quick")
     p.add_argument("--reports", type=Path, default=Path("reports"))
@@ -212,6 +225,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _groundtruth(args)
     if args.command == "perf":
         return _perf(args)
+    if args.command in ("regress", "baseline"):
+        return _regress(args)
     device = resolve_device(args.device)
     if args.command == "sweep":
         spec = _base_spec(args)
@@ -298,6 +313,35 @@ def _perf(args: argparse.Namespace) -> int:
     print(perf.table(rows, ["benchmark", "harness_s", "reference_s", "ratio", "target", "verdict", "repeats"]))
     print(f"results: {args.results / 'perf' / 'perf.csv'} (load average {rows[0]['load_average'] if rows else '?'})")
     return 0
+
+
+def _regress(args: argparse.Namespace) -> int:
+    """`regress`: a cold rerun against the baseline, one table, exit 1 on any regression.
+    `baseline`: the same rerun, its differences printed, then written as the new baseline."""
+    from bench import regress
+
+    if args.command == "regress" and not (args.baseline / "cells.csv").exists():
+        raise SpecError(f"no baseline in {args.baseline} (cells.csv is missing); create it with `nox -s baseline`")
+    start = time.perf_counter()
+    if getattr(args, "against", None) is not None:
+        run = args.against
+        if not (run / "cells.csv").exists() or not (run / regress.CALIBRATION_FILE).exists():
+            raise SpecError(f"{run} is not a finished regress run (cells.csv or {regress.CALIBRATION_FILE} missing)")
+    else:
+        run = regress.cold_run(_base_spec(args), args.results, args.workers)
+    print(f"run: {run} ({time.perf_counter() - start:.0f} s)")
+    if not (args.baseline / "cells.csv").exists():
+        print(f"no baseline in {args.baseline} yet: nothing to compare")
+        rows = []
+    else:
+        rows = regress.compare_runs(args.baseline, run)
+        print(regress.format_table(rows))
+        print(regress.summary_line(rows, args.baseline, run))
+    if args.command == "baseline":
+        regress.write_baseline(run, args.baseline)
+        print(f"baseline: {args.baseline} rewritten from {run}; commit it")
+        return 0
+    return 1 if any(row.failed for row in rows) else 0
 
 
 def _plot(folder: Path, reports_root: Path) -> int:

@@ -148,7 +148,7 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-PROFILES = ("smoke", "quick", "full")
+PROFILES = ("smoke", "quick", "full", "ci")
 TRACK_KEYS = {"axes", "train", "eval"}
 
 
