@@ -40,3 +40,15 @@ def test_distances_vanish_on_identical_sets(samples):
 def test_w2_of_a_shift_is_the_shift():
     x = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
     assert w2(x, x + torch.tensor([3.0, 4.0])) == pytest.approx(5.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("n, m", [(300, 300), (200, 250)])
+def test_w2_agrees_with_the_network_simplex(n, m):
+    """The assignment solver (equal sizes) and POT's network simplex (otherwise) solve the same programme."""
+    import ot
+
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(n, 2, generator=g), torch.randn(m, 2, generator=g) * 1.5 + 0.3
+    a, b = x.double().numpy(), y.double().numpy()
+    expected = np.sqrt(ot.emd2(np.full(n, 1 / n), np.full(m, 1 / m), ot.dist(a, b), numItermax=10_000_000))
+    assert w2(x, y) == pytest.approx(expected, rel=1e-12)
