@@ -34,7 +34,7 @@ from bench import blending
 from bench.data import DATASETS, SQUARE, Dataset
 from bench.files import write_atomically
 from bench.nets import CountingNet
-from bench.rng import generator
+from bench.rng import deterministic_algorithms, generator
 from bench.sample import applicability, draw_source
 from bench.solvers import SOLVERS, uniform_grid
 from bench.spec import Spec, Track, stable_hash
@@ -80,8 +80,7 @@ def make_all(spec: Spec, store: ResultStore, groups: list) -> int:
     for job in plan(spec, store, groups):
         if (folder / f"{job.kind}-{job.key}.json").exists():
             continue
-        if not torch.are_deterministic_algorithms_enabled():  # as in the sweep's cells (set here, when needed)
-            torch.use_deterministic_algorithms(True)
+        deterministic_algorithms()  # as in the sweep's cells (set here, when needed)
         start = time.perf_counter()
         arrays, summary = job.compute()
         record = {"kind": job.kind, "key": job.key, **job.meta, "summary": summary,

@@ -8,6 +8,7 @@ Sample i of a sampling cell draws all of its randomness from its own generator s
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Sequence
 
 import torch
@@ -30,3 +31,19 @@ def per_sample(
 ) -> Tensor:
     """Stack `draw(1, g_i)` over samples, g_i seeded by (seed, purpose, i): [len(indices), ...]."""
     return torch.cat([draw(1, generator(seed, purpose, i)) for i in indices])
+
+
+def deterministic_algorithms() -> None:
+    """Turn on PyTorch's deterministic algorithms (once; cheap when they are already on).
+
+    `torch.use_deterministic_algorithms` also sets the flag of torch's compiler, and importing
+    the compiler's config costs about 4 s per process (every worker of a parallel sweep pays it).
+    Nothing here compiles, so unless the compiler is already loaded only ATen's flag is set,
+    which is what decides the kernels eager PyTorch runs.
+    """
+    if torch.are_deterministic_algorithms_enabled():
+        return
+    if "torch._inductor.config" in sys.modules or not hasattr(torch._C, "_set_deterministic_algorithms"):
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch._C._set_deterministic_algorithms(True)

@@ -29,6 +29,7 @@ from bench.data import DATASETS
 from bench.device import CPU, describe
 from bench.files import remove_stale_temporaries
 from bench.judge import CACHE_FOLDER, EXTRACTORS_FOLDER, Judge, build_judge, require_inception_weights
+from bench.rng import deterministic_algorithms
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
 from bench.spec import Spec, SpecError, Track, key_fields, stable_hash
@@ -256,10 +257,8 @@ def floor_cells(spec: Spec, judges: Mapping[tuple[str, str], Judge]) -> list[tup
 
 
 def deterministic() -> None:
-    """PyTorch's deterministic algorithms on, before a run's first computation (not at its start: turning
-    them on imports torch's compiler, seconds on a loaded machine, which a rerun with nothing to do skips)."""
-    if not torch.are_deterministic_algorithms_enabled():
-        torch.use_deterministic_algorithms(True)
+    """PyTorch's deterministic algorithms on, before a run's first computation (`rng.deterministic_algorithms`)."""
+    deterministic_algorithms()
 
 
 def _run_floor(track: Track, cell: Cell, judge: Judge, store: ResultStore, prov: dict) -> None:
@@ -324,7 +323,7 @@ def train_all(spec: Spec, results_root: Path, device: torch.device = CPU) -> Sum
         reason = applicability(METHODS.get(group.method), DATASETS.get(group.dataset))
         if reason:
             raise SpecError(reason)
-    torch.use_deterministic_algorithms(True)
+    deterministic_algorithms()
     start = time.perf_counter()
     check_checkpoints(groups, Path(results_root) / spec.name)
     store = ResultStore(Path(results_root) / spec.name)

@@ -49,3 +49,16 @@ def test_index_survives_the_file_being_replaced(tmp_path: Path) -> None:
     assert store.done == {"x", "z"}
     assert store.add_cell(_cell("y"))
     assert store.done == _on_disk(store) == {"x", "y", "z"}
+
+
+def test_deterministic_algorithms_turns_on_atens_flag() -> None:
+    import torch
+
+    from bench.rng import deterministic_algorithms
+
+    torch.use_deterministic_algorithms(False)
+    try:
+        deterministic_algorithms()
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(True)
