@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("perf", help="the harness's own cost vs bare loops and torchdiffeq (results/perf/perf.csv)")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
-    p.add_argument("--repeats", type=_positive_int, default=11, help="interleaved rounds per benchmark (medians)")
+    p.add_argument("--repeats", type=_positive_int, default=None,
+                   help="interleaved rounds per benchmark (default: as many as fit in about 30 s, 21 to 301)")
     p.add_argument("--only", nargs="+", default=(), help="benchmark names to run (default: all)")
     p.add_argument(
         "--quality",
@@ -310,7 +311,8 @@ def _perf(args: argparse.Namespace) -> int:
     if unknown:
         raise SpecError(f"unknown benchmark {', '.join(unknown)}; valid: {', '.join(names)}")
     rows = perf.run(args.results, repeats=args.repeats, only=tuple(args.only))
-    print(perf.table(rows, ["benchmark", "harness_s", "reference_s", "ratio", "target", "verdict", "repeats"]))
+    print(perf.table(rows, ["benchmark", "harness_s", "reference_s", "ratio", "ratio_ci95", "target", "verdict",
+                            "repeats"]))  # fmt: skip
     print(f"results: {args.results / 'perf' / 'perf.csv'} (load average {rows[0]['load_average'] if rows else '?'})")
     return 0
 

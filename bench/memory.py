@@ -5,11 +5,13 @@ resident set (VmHWM) to the current RSS (Linux >= 4.0); the block's peak is read
 Where that is not allowed, the process-lifetime peak (getrusage) is reported instead and
 `exact` is False.
 
-Reading /proc/self/status costs about 0.1-0.2 ms, which `python -m bench perf` showed as
-harness overhead on small sampling cells. getrusage's ru_maxrss costs microseconds and is
+The probe runs once per sampling cell, inside the time `python -m bench perf` compares with a
+bare loop, and on this kind of virtual machine every system call also slows the code after
+it (the kernel's speculative-execution mitigations), so it makes two: one write to a
+clear_refs descriptor kept open for the process, and one getrusage. getrusage's ru_maxrss is
 max(VmHWM, S), S the peak of the process image before exec; it is read right after a reset
-when this module is imported, giving B = max(S, RSS then) >= S. A block's ru_maxrss is its VmHWM when it exceeds B,
-or when the block started at an RSS of at least B (/proc/self/statm, cheap); otherwise VmHWM
+when this module is imported, giving B = max(S, RSS then) >= S. A block's ru_maxrss is its
+VmHWM when it exceeds B (the usual case: a block runs above the RSS at import); otherwise VmHWM
 is read from /proc/self/status. Exact either way.
 """
 
@@ -20,9 +22,11 @@ import resource
 
 _STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
-_STATM = "/proc/self/statm"
 _probe: tuple[bool, float] | None = None
 """(VmHWM resettable, B in MiB), found once per process."""
+_clear_refs: int | None = None
+"""An open descriptor of /proc/self/clear_refs. "self" is resolved when it is opened, so a forked
+child forgets its parent's and opens its own (`os.register_at_fork` below)."""
 
 
 def _vm_hwm_mb() -> float | None:
@@ -38,32 +42,30 @@ def _vm_hwm_mb() -> float | None:
         return None
 
 
-def _rss_mb() -> float:
-    try:
-        fd = os.open(_STATM, os.O_RDONLY)
-        try:
-            return int(os.read(fd, 256).split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        finally:
-            os.close(fd)
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 def _rusage_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _reset() -> bool:
     """Reset VmHWM to the current RSS; False where not allowed."""
+    global _clear_refs
     try:
-        fd = os.open(_CLEAR_REFS, os.O_WRONLY)
-        try:
-            os.write(fd, b"5")
-        finally:
-            os.close(fd)
+        if _clear_refs is None:
+            _clear_refs = os.open(_CLEAR_REFS, os.O_WRONLY | os.O_CLOEXEC)
+        os.write(_clear_refs, b"5")
         return True
     except OSError:
         return False
+
+
+def _forget_parent_descriptor() -> None:
+    global _clear_refs
+    if _clear_refs is not None:
+        os.close(_clear_refs)
+    _clear_refs = None
+
+
+os.register_at_fork(after_in_child=_forget_parent_descriptor)
 
 
 def _probed() -> tuple[bool, float]:
@@ -83,11 +85,9 @@ class PeakMemory:
     def __init__(self) -> None:
         self.peak_mb = float("nan")
         self.exact = False
-        self._start_rss = 0.0
 
     def __enter__(self) -> PeakMemory:
         self.exact = _probed()[0] and _reset()
-        self._start_rss = _rss_mb() if self.exact else 0.0
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -95,5 +95,5 @@ class PeakMemory:
             self.peak_mb = _rusage_mb()
             return
         fast, bound = _rusage_mb(), _probed()[1]
-        peak = fast if fast > bound or self._start_rss >= bound else _vm_hwm_mb()
+        peak = fast if fast > bound else _vm_hwm_mb()
         self.peak_mb = peak if peak is not None else fast

@@ -1,17 +1,24 @@
 """`python -m bench perf`: what the harness itself costs, against the code a user would write instead.
 
 Each benchmark times the harness's own code path (A) and a plain reference (B) on the same
-network, data and number of network calls, interleaved A B, B A, ... over `repeats` rounds
-after one warm-up of each; the ratio is the median of the rounds' ratios:
+network, data and number of network calls, interleaved A B, B A, ... over many short rounds
+after one warm-up of each; the ratio is the median of the rounds' ratios, with a 95 %
+confidence interval from the order statistics of those ratios:
 
 - `sample-mlp`, `sample-unet`: `bench.sample.sample` (the function every sampling cell
-  calls: counting wrapper, method velocity, solver, peak-memory probe) vs a bare Euler loop
-  `x = x + h * net(x, t)`; target harness / bare <= 1.03;
+  calls: counting wrapper, method velocity, solver, batching, clock) vs a bare Euler loop
+  `x = x + h * net(x, t)`; target harness / bare <= 1.03. The cell's peak-memory probe
+  brackets `sample` in `bench.sweep`, outside its clock, and is not part of this ratio;
 - `train-mlp`, `train-unet`: `bench.train.train` (the function every training group calls)
   vs a bare loop of the same steps (same network, batches, fused Adam and cosine schedule);
   target <= 1.05;
 - `euler-torchdiffeq`, `rk4-torchdiffeq`: `bench.sample.sample` with the harness's Euler and
   RK4 vs torchdiffeq's `odeint(method="euler" | "rk4")` on the same network and grid; target <= 1.0.
+
+Why many short rounds: on a shared 2-core virtual machine the speed of the same loop drifts
+by 10-30 % over seconds to minutes. Interleaving cancels the drift in each round's ratio; the
+median over a hundred or more rounds then resolves about half a percent, where 11 rounds of
+0.3 s missed 3 % targets in one run and met them in the next.
 
 The harness side runs with deterministic algorithms on, as a sweep does; the references run
 with them off, as a user's loop would. Rows are appended to `results/perf/perf.csv` (one
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import math
 import os
 import statistics
@@ -41,6 +49,7 @@ from torch import Tensor, nn
 
 from bench import provenance
 from bench.data import DATASETS, Dataset
+from bench.files import write_atomically
 from bench.rng import generator
 from bench.sample import sample
 from bench.solvers import SOLVERS
@@ -52,11 +61,15 @@ SAMPLING_TARGET = 1.03
 TRAINING_TARGET = 1.05
 SOLVER_TARGET = 1.0
 PERF_COLUMNS = ["run_id", "benchmark", "harness_s", "reference_s", "ratio", "target", "verdict", "repeats",
-                "what", "git_rev", "torch_version", "device", "threads", "load_average"]  # fmt: skip
+                "what", "git_rev", "torch_version", "device", "threads", "load_average", "ratio_ci95"]  # fmt: skip
 QUALITY_COLUMNS = ["run_id", "method", "dataset", "best_solver", "best_steps", "nfe", "w2", "floor", "w2_vs_floor",
                    "target", "verdict", "train_seconds", "train_steps", "git_rev", "threads"]  # fmt: skip
-MIN_BLOCK_SECONDS = 0.3
-"""A timed block repeats its call until it lasts about this long: a scheduler's time slices average out."""
+MIN_BLOCK_SECONDS = 0.05
+"""A timed block repeats its call until it lasts about this long (one call if a call is longer)."""
+SECONDS_PER_BENCHMARK = 30.0
+"""Without a given number of rounds, a benchmark runs as many as fit in about this time ..."""
+MIN_ROUNDS, MAX_ROUNDS = 21, 301
+"""... but at least MIN_ROUNDS and at most MAX_ROUNDS."""
 QUALITY_NFE = 16
 QUALITY_TARGET = 2.0
 QUALITY_DATASET = "gauss-moons"
@@ -71,15 +84,27 @@ class Benchmark:
     target: float
 
 
-def interleaved(
-    harness: Callable[[], object], reference: Callable[[], object], repeats: int
-) -> tuple[float, float, float]:
-    """(median seconds of `harness`, of `reference`, median of their per-round ratios), after one warm-up of each.
+@dataclass
+class Timing:
+    harness_s: float
+    """median seconds of one harness call"""
+    reference_s: float
+    ratio: float
+    """median over rounds of harness / reference"""
+    ci95: tuple[float, float]
+    """distribution-free 95 % confidence interval of that median (order statistics of the ratios)"""
+    rounds: int
+
+
+def interleaved(harness: Callable[[], object], reference: Callable[[], object], repeats: int | None = None,
+                seconds: float = SECONDS_PER_BENCHMARK) -> Timing:  # fmt: skip
+    """Time `harness` against `reference` in alternating rounds, after one warm-up of each.
 
     Each side of a round calls its function as many times as fill MIN_BLOCK_SECONDS (the same
     count for both) and gives the mean. Rounds alternate A B, B A, A B, ... so that a change in
-    the machine's load between the halves of a round cancels over rounds; each round's ratio is
+    the machine's speed between the halves of a round cancels over rounds; each round's ratio is
     taken before the median, so a slow round (another process woke up) moves both of its sides.
+    repeats: the number of rounds; None: as many as fit in `seconds`, within MIN_ROUNDS..MAX_ROUNDS.
     The harness side runs with deterministic algorithms on (as in a sweep), the reference with them off."""
     deterministic = torch.are_deterministic_algorithms_enabled()
 
@@ -93,6 +118,8 @@ def interleaved(
     try:
         warm = min(timed(harness, True, 1), timed(reference, False, 1))
         number = max(1, math.ceil(MIN_BLOCK_SECONDS / max(warm, 1e-9)))  # calls per timed block, the same for both
+        if repeats is None:
+            repeats = min(MAX_ROUNDS, max(MIN_ROUNDS, int(seconds / (2 * number * warm))))
         a, b = [], []
         for i in range(repeats):
             if i % 2 == 0:
@@ -103,7 +130,18 @@ def interleaved(
                 a.append(timed(harness, True, number))
     finally:
         torch.use_deterministic_algorithms(deterministic)
-    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b))
+    ratios = [x / y for x, y in zip(a, b)]
+    return Timing(statistics.median(a), statistics.median(b), statistics.median(ratios), median_ci95(ratios), repeats)
+
+
+def median_ci95(values: list[float]) -> tuple[float, float]:
+    """A distribution-free 95 % confidence interval of the median: the order statistics at
+    n/2 -+ 1.96 sqrt(n)/2 (the normal approximation of the binomial; the whole range below 6 values)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    half = 1.96 * math.sqrt(n) / 2
+    low, high = math.floor(n / 2 - half), math.ceil(n / 2 + half) - 1
+    return ordered[max(0, low)], ordered[min(n - 1, high)]
 
 
 # --- the bare references, written as a user would -------------------------------------------------
@@ -207,9 +245,11 @@ def _load_average() -> str:
         return ""
 
 
-def run(results_root: Path, *, repeats: int = 11, samples: int = 500, sample_steps: int = 16,
+def run(results_root: Path, *, repeats: int | None = None, samples: int = 500, sample_steps: int = 16,
         train_steps: int = 100, only: tuple[str, ...] = (), spec: Spec | None = None) -> list[dict]:  # fmt: skip
-    """Run the benchmarks (those named in `only`, or all), append their rows to perf.csv and return them."""
+    """Run the benchmarks (those named in `only`, or all), append their rows to perf.csv and return them.
+
+    repeats: rounds per benchmark; None: as many as fit in SECONDS_PER_BENCHMARK (`interleaved`)."""
     chosen = benchmarks(spec or load_profile("quick"), samples=samples, sample_steps=sample_steps,
                         train_steps=train_steps)  # fmt: skip
     if only:
@@ -218,13 +258,14 @@ def run(results_root: Path, *, repeats: int = 11, samples: int = 500, sample_ste
     run_id = uuid.uuid4().hex[:12]
     rows = []
     for bench in chosen:
-        harness_s, reference_s, ratio = interleaved(bench.harness, bench.reference, repeats)
+        timing = interleaved(bench.harness, bench.reference, repeats)
         rows.append({
-            "run_id": run_id, "benchmark": bench.name, "harness_s": f"{harness_s:.6g}",
-            "reference_s": f"{reference_s:.6g}", "ratio": f"{ratio:.4f}", "target": bench.target,
-            "verdict": "met" if ratio <= bench.target else "missed", "repeats": repeats, "what": bench.what,
-            "git_rev": prov["git_rev"], "torch_version": prov["torch_version"], "device": prov["device"],
-            "threads": prov["threads"], "load_average": _load_average(),
+            "run_id": run_id, "benchmark": bench.name, "harness_s": f"{timing.harness_s:.6g}",
+            "reference_s": f"{timing.reference_s:.6g}", "ratio": f"{timing.ratio:.4f}", "target": bench.target,
+            "verdict": "met" if timing.ratio <= bench.target else "missed", "repeats": timing.rounds,
+            "what": bench.what, "git_rev": prov["git_rev"], "torch_version": prov["torch_version"],
+            "device": prov["device"], "threads": prov["threads"], "load_average": _load_average(),
+            "ratio_ci95": f"{timing.ci95[0]:.4f}-{timing.ci95[1]:.4f}",
         })  # fmt: skip
     _append(Path(results_root) / "perf" / "perf.csv", PERF_COLUMNS, rows)
     return rows
@@ -270,8 +311,20 @@ def quality(results_root: Path, *, nfe: int = QUALITY_NFE, spec: Spec | None = N
 
 
 def _append(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """Append rows; a file written by an older version with other columns is first rewritten
+    (atomically) with today's columns, its rows kept and their new fields left empty."""
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
+    if not new:
+        with open(path, newline="") as f:
+            old = list(csv.DictReader(f))
+            header = list(old[0]) if old else []
+        if header and header != columns:
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore", restval="")
+            writer.writeheader()
+            writer.writerows(old)
+            write_atomically(path, buffer.getvalue().encode())
     with open(path, "a", newline="") as f:
         writer = csv.DictWriter(f, columns, lineterminator="\n")
         if new:

@@ -29,6 +29,7 @@ from bench.data import DATASETS
 from bench.device import CPU, describe
 from bench.files import remove_stale_temporaries
 from bench.judge import CACHE_FOLDER, EXTRACTORS_FOLDER, Judge, build_judge, require_inception_weights
+from bench.memory import PeakMemory
 from bench.rng import deterministic_algorithms
 from bench.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
 from bench.solvers import SOLVERS
@@ -389,17 +390,9 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
             continue
         noise = draw_noise(dataset, group.seed, n, cell.steps).to(device) if solver.kind == "native" else None
         try:
-            out = sample(
-                method,
-                net,
-                solver,
-                x0,
-                steps=cell.steps,
-                tol=cell.tol,
-                noise=noise,
-                clip=dataset.data_range,
-                batch_size=group.track.eval.batch_size,
-            )
+            with PeakMemory() as mem:  # outside sample's clock (see bench.sample.sample)
+                out = sample(method, net, solver, x0, steps=cell.steps, tol=cell.tol, noise=noise,
+                             clip=dataset.data_range, batch_size=group.track.eval.batch_size)  # fmt: skip
         except Exception as err:  # one broken cell must not end the sweep: record it, go on
             close(cell, "failed", f"sampling raised {type(err).__name__}: {err}")
             summary.failed += 1
@@ -409,7 +402,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
             "nfe": out.nfe, "n_samples": n, "status": "ok", "reason": "",
             "train_seconds": meta["seconds"], "sample_seconds": out.seconds,
             "samples_per_second": n / out.seconds if out.seconds > 0 else float("inf"),
-            "train_peak_mb": meta["peak_mb"], "sample_peak_mb": out.peak_mb,
+            "train_peak_mb": meta["peak_mb"], "sample_peak_mb": mem.peak_mb,
             "extractor": judge.extractor_id, "data_hash": judge.data_hash,
         }  # fmt: skip
         faults.crash_point("measure")

@@ -1,6 +1,7 @@
 """Memory: sampling keeps one step's states, not the trajectory, and the peak-memory probe
 measures the block it wraps (Linux's VmHWM, reset per block)."""
 
+import os
 import weakref
 
 import pytest
@@ -63,3 +64,28 @@ def test_peak_memory_measures_its_own_block():
         pass
     assert big.peak_mb >= baseline + 60
     assert after.peak_mb < big.peak_mb - 60  # the high-water mark was reset for the next block
+
+
+def test_peak_memory_in_a_forked_child_resets_its_own_high_water_mark():
+    """The probe keeps /proc/self/clear_refs open; a forked child must reset its own mark, not its parent's."""
+    with PeakMemory() as probe:
+        pass
+    if not probe.exact or not hasattr(os, "fork"):
+        pytest.skip("no resettable VmHWM here, or no fork")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no torch (OpenMP is not fork-safe); plain bytes touch their pages
+        try:
+            with PeakMemory() as big:
+                block = b"\x01" * (64 * 2**20)
+                del block
+            with PeakMemory() as after:
+                pass
+            os.write(write, b"1" if after.peak_mb < big.peak_mb - 60 else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 8)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"1"

@@ -60,3 +60,21 @@ def test_perf_rejects_an_unknown_benchmark_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown benchmark nope" in err and "sample-mlp" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_perf_keeps_the_rows_of_a_csv_with_older_columns(tmp_path):
+    old = tmp_path / "perf" / "perf.csv"
+    old.parent.mkdir()
+    old.write_text("run_id,benchmark,ratio\nabc,sample-mlp,1.01\n")
+    perf.run(tmp_path, repeats=1, only=("euler-torchdiffeq",))
+    frame = pd.read_csv(old, keep_default_na=False)
+    assert list(frame.columns) == perf.PERF_COLUMNS
+    assert list(frame.benchmark) == ["sample-mlp", "euler-torchdiffeq"]
+    assert frame.ratio_ci95.iloc[0] == "" and frame.ratio.iloc[0] == 1.01
+
+
+def test_the_median_interval_holds_the_median_and_narrows_with_rounds():
+    few = perf.median_ci95([1.0, 2.0, 3.0])
+    assert few == (1.0, 3.0)
+    many = perf.median_ci95([float(i) for i in range(101)])
+    assert many[0] < 50 < many[1] and many[1] - many[0] < 25
