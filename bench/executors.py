@@ -1,12 +1,18 @@
 """Running one sweep on many processes: a local process pool, or submitit jobs (SLURM, or local).
 
-Every worker runs `sweep.run` on the same spec and results folder. The folder's locks give
-each training group (its training, then its sampling cells) to one worker at a time, and a
-cell already on disk is never done again (`ResultStore.claim`, `ResultStore.add_cell`), so
-the workers need no coordinator, a worker that dies loses only the group it held (a rerun
-finishes it), and the CSV they append to holds the same rows, with the same values, as a
-serial run's with the same threads per process. What all workers share (the image
-extractors, the floor cells) is done once, first, by the calling process.
+Every worker runs `sweep.run(..., share_groups=True)` on the same spec and results folder.
+The folder's locks give each group's training to one worker, then each chunk of sampling
+cells (one group, one solver) to one worker at a time, and a cell already on disk is never
+done again (`ResultStore.claim`, `ResultStore.add_cell`), so the workers need no
+coordinator, a worker that dies loses only the chunk it held (a rerun finishes it), and the
+CSV they append to holds the same rows, with the same values, as a serial run's with the
+same threads per process. What all workers share (the image extractors, the floor cells) is
+done once, first, by the calling process.
+
+In the `pool`, the calling process is one of the workers: it spawns `workers - 1` processes,
+which import torch while it does the shared step, and then works beside them, its torch
+threads set to the workers' share for the time. With submitit the caller only waits (on a
+cluster it runs on a login node).
 """
 
 from __future__ import annotations
@@ -75,16 +81,23 @@ def run(spec: Spec, results_root: Path, parallel: Parallel = Parallel(), *, prog
         return sweep.run(spec, results_root, progress=progress, inception_weights=inception_weights, device=device,
                          make_figures=make_figures)  # fmt: skip
     start = time.perf_counter()
-    shared = sweep.run(spec, results_root, progress=False, inception_weights=inception_weights, device=device,
-                       groups=False)  # fmt: skip
     data = (images.SETTINGS.data_root.resolve(), images.SETTINGS.download)
     job = (spec, Path(results_root).resolve(), parallel.worker_threads(), inception_weights, str(device), data)
     count = parallel.worker_count()
     if parallel.executor == "pool":
         # spawn, not fork: a forked child inherits torch's thread pools in an undefined state
-        with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
-            summaries = list(pool.map(_worker, *zip(*[job] * count)))
+        with ProcessPoolExecutor(max(1, count - 1), mp_context=multiprocessing.get_context("spawn")) as pool:
+            warm = [pool.submit(_warm_up) for _ in range(count - 1)]  # start them: they import while we go on
+            shared = sweep.run(spec, results_root, progress=False, inception_weights=inception_weights,
+                               device=device, groups=False)  # fmt: skip
+            others = [pool.submit(_worker, *job) for _ in range(count - 1)]
+            mine = _worker(*job)
+            summaries = [mine, *(future.result() for future in others)]
+            for future in warm:
+                future.result()
     else:
+        shared = sweep.run(spec, results_root, progress=False, inception_weights=inception_weights, device=device,
+                           groups=False)  # fmt: skip
         summaries = _submitit(job, count, parallel, Path(results_root) / spec.name / "_submitit")
     # the report's figures need every network: computed once, here, after the workers
     finish = sweep.run(spec, results_root, progress=False, inception_weights=inception_weights, device=device,
@@ -100,11 +113,25 @@ def run(spec: Spec, results_root: Path, parallel: Parallel = Parallel(), *, prog
 
 def _worker(spec: Spec, results_root: Path, threads: int, inception_weights: Path | None, device: str,
             data: tuple[Path, bool]) -> sweep.Summary:  # fmt: skip
-    """One worker: `sweep.run` with its share of the CPU threads and the caller's data settings."""
+    """One worker: `sweep.run` sharing groups, with its share of the CPU threads (restored after,
+    for the calling process) and the caller's data settings."""
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
     images.configure(*data)
-    return sweep.run(spec, results_root, progress=False, inception_weights=inception_weights,
-                     device=torch.device(device), make_figures=False)  # fmt: skip
+    try:
+        return sweep.run(spec, results_root, progress=False, inception_weights=inception_weights,
+                         device=torch.device(device), make_figures=False, share_groups=True)  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+
+
+def _warm_up() -> None:
+    """In a new worker, while the caller does the shared step: what a worker's first training
+    step and first W2 would import (torch.optim loads torch's compiler hooks on first use)."""
+    import scipy.optimize  # noqa: F401
+
+    weight = torch.zeros(1, requires_grad=True)
+    torch.optim.Adam([weight]).step()
 
 
 def _submitit(job: tuple, count: int, parallel: Parallel, folder: Path) -> list[sweep.Summary]:

@@ -105,8 +105,12 @@ def interleaved(harness: Callable[[], object], reference: Callable[[], object], 
     the machine's speed between the halves of a round cancels over rounds; each round's ratio is
     taken before the median, so a slow round (another process woke up) moves both of its sides.
     repeats: the number of rounds; None: as many as fit in `seconds`, within MIN_ROUNDS..MAX_ROUNDS.
-    The harness side runs with deterministic algorithms on (as in a sweep), the reference with them off."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
+    The harness side runs with deterministic algorithms on, configured as a sweep configures them
+    (`bench.rng.deterministic_algorithms`), the reference with them off."""
+    import torch.utils.deterministic as settings
+
+    deterministic, fill = torch.are_deterministic_algorithms_enabled(), settings.fill_uninitialized_memory
+    settings.fill_uninitialized_memory = False
 
     def timed(fn: Callable[[], object], strict: bool, number: int) -> float:
         torch.use_deterministic_algorithms(strict)
@@ -130,6 +134,7 @@ def interleaved(harness: Callable[[], object], reference: Callable[[], object], 
                 a.append(timed(harness, True, number))
     finally:
         torch.use_deterministic_algorithms(deterministic)
+        settings.fill_uninitialized_memory = fill
     ratios = [x / y for x, y in zip(a, b)]
     return Timing(statistics.median(a), statistics.median(b), statistics.median(ratios), median_ci95(ratios), repeats)
 
@@ -209,7 +214,7 @@ def benchmarks(spec: Spec, *, samples: int, sample_steps: int, train_steps: int)
         track = tracks[kind]
         dataset = DATASETS.get(track.axes.datasets[0])
         net = _trained_like(dataset, track.train)
-        n = samples if kind == "points" else max(1, samples // 10)  # a UNet call costs ~100 MLP calls
+        n = samples if kind == "points" else max(1, samples // 25)  # a UNet call costs ~100 MLP calls
         x0 = dataset.source(n, generator(0, "perf", dataset.name))
         steps = sample_steps
         out.append(Benchmark(

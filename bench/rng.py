@@ -40,7 +40,16 @@ def deterministic_algorithms() -> None:
     the compiler's config costs about 4 s per process (every worker of a parallel sweep pays it).
     Nothing here compiles, so unless the compiler is already loaded only ATen's flag is set,
     which is what decides the kernels eager PyTorch runs.
+
+    PyTorch then also fills every new uninitialized tensor with NaN
+    (`torch.utils.deterministic.fill_uninitialized_memory`), a debugging aid that makes no
+    kernel more deterministic and writes each convolution's output twice: about 2 % of a UNet
+    sampling cell in `python -m bench perf`. It is turned off; the tests that rerun a sweep and
+    compare its numbers would show a kernel that read uninitialized memory.
     """
+    import torch.utils.deterministic
+
+    torch.utils.deterministic.fill_uninitialized_memory = False
     if torch.are_deterministic_algorithms_enabled():
         return
     if "torch._inductor.config" in sys.modules or not hasattr(torch._C, "_set_deterministic_algorithms"):

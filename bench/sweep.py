@@ -8,6 +8,12 @@ skips finished cells and does no training or sampling when nothing is missing.
 Several sweeps may run at once on one results folder: each holds a training group's lock
 (`ResultStore.claim`) while it trains and samples that group, works on the groups no one
 holds first, and re-reads the finished cells after each claim, so no cell is done twice.
+
+The workers of one parallel run (`bench.executors`) share the work more finely
+(`share_groups`): each first trains the groups no one has trained, then samples in chunks of
+one group's cells of one solver, which any worker may take once the group's network is
+checkpointed. Workers then finish within one chunk of each other, instead of one waiting
+while another trains and samples the last group alone.
 """
 
 from __future__ import annotations
@@ -118,14 +124,16 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
 
 
 def run(spec: Spec, results_root: Path, *, progress: bool | None = None, inception_weights: Path | None = None,
-        device: torch.device = CPU, groups: bool = True, make_figures: bool = True) -> Summary:  # fmt: skip
+        device: torch.device = CPU, groups: bool = True, make_figures: bool = True,
+        share_groups: bool = False) -> Summary:  # fmt: skip
     """Run every missing cell of `spec`, appending to `results_root/<spec.name>/`.
 
     progress: None shows a tqdm bar only on a terminal; True or False forces it.
     groups: False does only what every worker of a parallel run shares (the extractors and the
     floor cells). make_figures: then compute the report's figures that are missing
-    (bench.figures; only with groups). Raises images.DataUnavailable (a dataset's files are
-    missing) before writing anything.
+    (bench.figures; only with groups). share_groups: run as one worker of a parallel run that
+    shares groups chunk by chunk (the module's docstring); the rows are the same either way.
+    Raises images.DataUnavailable (a dataset's files are missing) before writing anything.
     """
     start = time.perf_counter()
     cache_events = reference_cache_events()
@@ -163,16 +171,19 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
             floor = floors.get(floor_key(group.track, group.dataset, group.seed, judge), {})
             _run_group(group, pending, judge, floor, store, prov, summary, bar, device)
 
-    busy = []  # groups another process holds: done last, after waiting for it
-    for group in todo:
-        if all(c.key in store.done for c in group.cells):
-            summary.already_done += len(group.cells)
-            continue
-        with store.claim(group.train_key, wait=False) as claimed:
-            run_claimed(group) if claimed else busy.append(group)
-    for group in busy:
-        with store.claim(group.train_key):
-            run_claimed(group)
+    if share_groups:
+        _Shared(store, judges, floors, prov, summary, bar, device).run(todo)
+    else:
+        busy = []  # groups another process holds: done last, after waiting for it
+        for group in todo:
+            if all(c.key in store.done for c in group.cells):
+                summary.already_done += len(group.cells)
+                continue
+            with store.claim(group.train_key, wait=False) as claimed:
+                run_claimed(group) if claimed else busy.append(group)
+        for group in busy:
+            with store.claim(group.train_key):
+                run_claimed(group)
     bar.close()
     if make_figures and groups:
         figures_start = time.perf_counter()
@@ -354,7 +365,10 @@ def _record_run(store: ResultStore, spec: Spec, prov: dict, summary: Summary) ->
 
 
 def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[str, float], store: ResultStore,
-               prov: dict, summary: Summary, bar: tqdm, device: torch.device) -> None:  # fmt: skip
+               prov: dict, summary: Summary, bar: tqdm, device: torch.device,
+               model: tuple[torch.nn.Module, dict] | None = None) -> None:  # fmt: skip
+    """Sample and measure the `pending` cells of `group` (its network trained or loaded here,
+    unless `model` is given), appending each cell's rows as it finishes."""
     deterministic()
     method = METHODS.get(group.method)
     dataset = DATASETS.get(group.dataset)
@@ -371,7 +385,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
         return
 
     try:
-        net, meta = obtain_model(group, store, prov, summary, device)
+        net, meta = model if model is not None else obtain_model(group, store, prov, summary, device)
     except TrainingDiverged as err:
         for cell in pending:
             close(cell, "failed", f"training diverged: {err}")
@@ -420,6 +434,111 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
         store.add_cell(rows)
         summary.sampled += 1
         bar.update(1)
+
+
+@dataclass
+class _Shared:
+    """One worker's part of a parallel run that shares groups (`run(..., share_groups=True)`).
+
+    First every group that needs a network and has none is trained, by whichever worker claims
+    its lock first (the others pass over it). Then the cells are sampled in chunks, one group's
+    cells of one solver each, under a lock per chunk; a chunk whose network is still being
+    trained, or whose lock another worker holds, is retaken at the end, waiting for the lock.
+    A chunk's network comes from this worker's memory (it trained it) or from its checkpoint,
+    read under the group's lock, so a group is never trained twice; if its trainer died, the
+    first worker to need it trains it. Locks are never nested except chunk -> group, so
+    workers cannot deadlock.
+    """
+
+    store: ResultStore
+    judges: Mapping[tuple[str, str], Judge]
+    floors: Mapping[str, Mapping[str, float]]
+    prov: dict
+    summary: Summary
+    bar: tqdm
+    device: torch.device
+    models: dict[str, tuple[torch.nn.Module, dict]] = field(default_factory=dict)
+
+    def pending(self, cells: list[Cell]) -> list[Cell]:
+        return [c for c in cells if c.key not in self.store.done]
+
+    def run(self, todo: list[Group]) -> None:
+        for group in todo:
+            if self.needs_training(group):
+                with self.store.claim(group.train_key, wait=False) as claimed:
+                    if claimed:
+                        self.store.refresh()
+                        if self.needs_training(group):
+                            self.obtain(group)
+        later = []
+        for group in todo:
+            for solver, cells in _chunks(group):
+                if not self.pending(cells):
+                    continue
+                with self.store.claim(f"{group.train_key}-{solver}", wait=False) as claimed:
+                    if not (claimed and self.sample(group, cells, wait=False)):
+                        later.append((group, solver, cells))
+            self.models.pop(group.train_key, None)  # its chunks are taken: free the network
+        for group, solver, cells in later:
+            with self.store.claim(f"{group.train_key}-{solver}"):
+                self.sample(group, cells, wait=True)
+
+    def needs_training(self, group: Group) -> bool:
+        method = METHODS.get(group.method)
+        return (
+            not hasattr(method, "network")  # an exact pseudo-method has nothing to train
+            and applicability(method, DATASETS.get(group.dataset)) is None
+            and not self.store.checkpoint(group.train_key).exists()
+            and bool(self.pending(group.cells))
+        )
+
+    def obtain(self, group: Group) -> tuple[torch.nn.Module, dict] | None:
+        """The group's network (trained, or loaded from its checkpoint), under the group's lock,
+        which the caller holds; None if its training diverged (then every pending cell of the
+        group is recorded as failed, as a serial run records them)."""
+        deterministic()
+        try:
+            self.models[group.train_key] = obtain_model(group, self.store, self.prov, self.summary, self.device)
+        except TrainingDiverged as err:
+            left = self.pending(group.cells)
+            for cell in left:
+                self.store.add_cell([_row(cell, group, self.prov, status="failed", reason=f"training diverged: {err}")])
+            self.summary.failed += len(left)
+            self.bar.update(len(left))
+            return None
+        return self.models[group.train_key]
+
+    def sample(self, group: Group, cells: list[Cell], wait: bool) -> bool:
+        """Run the chunk's pending cells (its lock held); False, doing nothing, if its network is
+        being trained by another worker and `wait` is False."""
+        self.store.refresh()
+        left = self.pending(cells)
+        if not left:
+            return True
+        model = self.models.get(group.train_key)
+        if model is None and applicability(METHODS.get(group.method), DATASETS.get(group.dataset)) is None:
+            with self.store.claim(group.train_key, wait=wait) as claimed:
+                if not claimed:
+                    return False
+                self.store.refresh()
+                left = self.pending(cells)
+                if not left:
+                    return True
+                model = self.obtain(group)
+                if model is None:
+                    return True
+        judge = self.judges[group.track.name, group.dataset]
+        floor = self.floors.get(floor_key(group.track, group.dataset, group.seed, judge), {})
+        _run_group(group, left, judge, floor, self.store, self.prov, self.summary, self.bar, self.device, model)
+        return True
+
+
+def _chunks(group: Group) -> list[tuple[str, list[Cell]]]:
+    """The group's cells by solver, in the plan's order."""
+    chunks: dict[str, list[Cell]] = {}
+    for cell in group.cells:
+        chunks.setdefault(cell.solver, []).append(cell)
+    return list(chunks.items())
 
 
 def _against_floor(measured: dict, floor: Mapping[str, float]) -> dict:
