@@ -105,7 +105,7 @@ def sample(
     start = time.perf_counter()
     parts = []
     for lo in range(0, n, size):
-        xb = x0[lo : lo + size]
+        xb = x0 if size >= n else x0[lo : lo + size]
         if solver.kind == "fixed":
             parts.append(solver.fn(velocity, xb, uniform_grid(steps, t0, t1)))
         elif solver.kind == "adaptive":

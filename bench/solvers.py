@@ -25,16 +25,22 @@ def uniform_grid(steps: int, t0: float = 0.0, t1: float = 1.0) -> Tensor:
     return torch.linspace(t0, t1, steps + 1, dtype=torch.float64)
 
 
+def _steps(grid: Tensor) -> zip:
+    """(t, t_next) of each step of `grid`, as Python floats (one conversion, no tensor slicing)."""
+    times = grid.tolist()
+    return zip(times[:-1], times[1:])
+
+
 def euler(velocity: Velocity, x: Tensor, grid: Tensor) -> Tensor:
     """Forward Euler, order 1."""
-    for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
+    for t, t_next in _steps(grid):
         x = x + (t_next - t) * velocity(x, t)
     return x
 
 
 def midpoint(velocity: Velocity, x: Tensor, grid: Tensor) -> Tensor:
     """Explicit midpoint (RK2), order 2."""
-    for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
+    for t, t_next in _steps(grid):
         h = t_next - t
         k1 = velocity(x, t)  # slope at the start
         x = x + h * velocity(x + 0.5 * h * k1, t + 0.5 * h)  # step with the midpoint slope
@@ -43,7 +49,7 @@ def midpoint(velocity: Velocity, x: Tensor, grid: Tensor) -> Tensor:
 
 def heun(velocity: Velocity, x: Tensor, grid: Tensor) -> Tensor:
     """Heun's method (explicit trapezoid, RK2), order 2."""
-    for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
+    for t, t_next in _steps(grid):
         h = t_next - t
         k1 = velocity(x, t)  # slope at the start
         k2 = velocity(x + h * k1, t_next)  # slope at the Euler prediction
@@ -53,7 +59,7 @@ def heun(velocity: Velocity, x: Tensor, grid: Tensor) -> Tensor:
 
 def rk4(velocity: Velocity, x: Tensor, grid: Tensor) -> Tensor:
     """The classical Runge-Kutta method, order 4."""
-    for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
+    for t, t_next in _steps(grid):
         h = t_next - t
         k1 = velocity(x, t)  # start
         k2 = velocity(x + 0.5 * h * k1, t + 0.5 * h)  # midpoint, from k1
