@@ -164,8 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("perf", help="the harness's own cost vs bare loops and torchdiffeq (results/perf/perf.csv)")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
-    p.add_argument("--repeats", type=_positive_int, default=None,
-                   help="interleaved rounds per benchmark (default: as many as fit in about 30 s, 21 to 301)")
+    p.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=None,
+        help="interleaved rounds per benchmark (default: as many as fit in about 30 s, 21 to 301)",
+    )
     p.add_argument("--only", nargs="+", default=(), help="benchmark names to run (default: all)")
     p.add_argument(
         "--quality",
