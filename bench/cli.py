@@ -16,15 +16,15 @@ from typing import NoReturn
 
 import torch
 
-from bench import images
-from bench.data import DATASETS
-from bench.images import DataUnavailable
-from bench.judge import ExtractorUnavailable
-from bench.metrics import METRICS
+from bench.data import images
+from bench.data.datasets import DATASETS
+from bench.data.images import DataUnavailable
+from bench.evaluate.judge import ExtractorUnavailable
+from bench.evaluate.metrics import METRICS
+from bench.run.spec import PROFILES, Axes, Spec, SpecError, check_steps, check_tolerance, load_profile, load_spec
+from bench.run.train import ForeignCheckpoint
 from bench.solvers import SOLVERS
-from bench.spec import PROFILES, Axes, Spec, SpecError, check_steps, check_tolerance, load_profile, load_spec
-from bench.store import ResultsMismatch
-from bench.train import ForeignCheckpoint
+from bench.store.results import ResultsMismatch
 from methods import METHODS
 from methods.registry import UnknownNameError
 
@@ -213,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from bench import executors, sweep
-    from bench.device import resolve as resolve_device
-    from bench.executors import Parallel
+    from bench.run.device import resolve as resolve_device
+    from bench.sweep import executors
+    from bench.sweep import runner as sweep
+    from bench.sweep.executors import Parallel
 
     if args.command == "list":
         print("\n".join(_listing()))
@@ -268,8 +269,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _classifier(dataset: str, results_root: Path) -> int:
-    from bench.classifier import obtain_classifier
-    from bench.judge import EXTRACTORS_FOLDER
+    from bench.evaluate.classifier import obtain_classifier
+    from bench.evaluate.judge import EXTRACTORS_FOLDER
 
     if DATASETS.get(dataset).kind != "images":
         images_ = ", ".join(n for n, d in DATASETS.items() if d.kind == "images")
@@ -281,7 +282,7 @@ def _classifier(dataset: str, results_root: Path) -> int:
 
 
 def _groundtruth(args: argparse.Namespace) -> int:
-    from bench import groundtruth
+    from bench.studies import groundtruth
     from reports.groundtruth import render
 
     dataset, method, exact = DATASETS.get(args.dataset), METHODS.get(args.method), METHODS.get(args.exact)
@@ -302,7 +303,7 @@ def _groundtruth(args: argparse.Namespace) -> int:
 
 
 def _perf(args: argparse.Namespace) -> int:
-    from bench import perf
+    from bench.tools import perf
 
     if args.quality:
         rows = perf.quality(args.results)
@@ -324,7 +325,7 @@ def _perf(args: argparse.Namespace) -> int:
 def _regress(args: argparse.Namespace) -> int:
     """`regress`: a cold rerun against the baseline, one table, exit 1 on any regression.
     `baseline`: the same rerun, its differences printed, then written as the new baseline."""
-    from bench import regress
+    from bench.tools import regress
 
     if args.command == "regress" and not (args.baseline / "cells.csv").exists():
         raise SpecError(f"no baseline in {args.baseline} (cells.csv is missing); create it with `nox -s baseline`")
@@ -369,8 +370,8 @@ def _record_command(
 ) -> None:
     """One provenance record for the whole `sweep` command: its wall time with the report, and whether it did any
     work (a rerun with nothing changed trains, samples, measures and draws nothing)."""
-    from bench import provenance
-    from bench.store import ResultStore
+    from bench.store import provenance
+    from bench.store.results import ResultStore
 
     work = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figures", "fd_references_computed")
     did_work = any(getattr(summary, name) for name in work) or report_rebuilt

@@ -28,7 +28,7 @@ from reports import grids, tables  # noqa: E402
 DPI = 90
 TRIANGLE = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
 SQUARE = np.array([[1.5, 0.0], [2.5, 0.0], [2.5, 1.0], [1.5, 1.0], [1.5, 0.0]])
-"""The outlines of triangle-square's source and target (bench.data.TRIANGLE, SQUARE)."""
+"""The outlines of triangle-square's source and target (bench.data.datasets.TRIANGLE, SQUARE)."""
 
 
 @dataclass

@@ -16,7 +16,7 @@ from matplotlib import ticker  # noqa: E402
 
 from reports import grids, groundtruth  # noqa: E402
 
-FLOOR_METHOD = "floor"  # the reference rows of a sweep (bench.sweep.FLOOR_METHOD)
+FLOOR_METHOD = "floor"  # the reference rows of a sweep (bench.sweep.runner.FLOOR_METHOD)
 PLAIN = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # no mathtext: it dominates drawing time
 SOLVER_ORDER = ["euler", "midpoint", "heun", "rk4", "rk45", "ancestral", "ddim"]
 PLOTTED = ["w2", "energy", "fd"]  # against steps and NFE; the other image metrics are in summary.md

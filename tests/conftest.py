@@ -13,7 +13,7 @@ def _deterministic():
 @pytest.fixture(scope="session")
 def mnist():
     """The mnist5k splits."""
-    from bench.images import load_splits
+    from bench.data.images import load_splits
 
     return load_splits("mnist5k")
 
@@ -27,7 +27,7 @@ def extractors_folder(extractor):
 @pytest.fixture(scope="session")
 def extractor(mnist, tmp_path_factory):
     """The mnist5k classifier, trained once per test session (the harness's fixed recipe)."""
-    from bench.classifier import obtain_classifier
+    from bench.evaluate.classifier import obtain_classifier
 
     return obtain_classifier(mnist, tmp_path_factory.mktemp("shared") / "_extractors")
 
@@ -36,7 +36,7 @@ def extractor(mnist, tmp_path_factory):
 def with_extractors(extractors_folder):
     """`with_extractors(root)`: make `root` a results root whose `_extractors` folder is the
     session's trained classifier, so image sweeps under it do not train their own."""
-    from bench.judge import EXTRACTORS_FOLDER
+    from bench.evaluate.judge import EXTRACTORS_FOLDER
 
     def link(root):
         root.mkdir(parents=True, exist_ok=True)
@@ -57,8 +57,8 @@ def sweep_2d(tmp_path_factory):
     computed: (results root, spec)."""
     import dataclasses
 
-    from bench import sweep
-    from bench.spec import load_profile
+    from bench.run.spec import load_profile
+    from bench.sweep import runner as sweep
 
     smoke = load_profile("smoke")
     spec = smoke.with_axes(methods=("iadb", "si-linear-simple", "si-linear-complex", "ddpm"),
@@ -75,8 +75,8 @@ def sweep_images(tmp_path_factory, with_extractors):
     """A small image-only sweep (mnist5k, one seed), its figures computed: (results root, spec)."""
     import dataclasses
 
-    from bench import sweep
-    from bench.spec import load_profile
+    from bench.run.spec import load_profile
+    from bench.sweep import runner as sweep
 
     smoke = load_profile("smoke")
     spec = smoke.with_axes("mnist", methods=("iadb", "si-trig-simple", "si-trig-complex"),

@@ -11,7 +11,7 @@ from torchcfm.conditional_flow_matching import ConditionalFlowMatcher
 from torchdiffeq import odeint
 from torchdiffeq._impl.rk_common import rk4_step_func
 
-from bench.nets import MLP
+from bench.nets.mlp import MLP
 from bench.solvers import SOLVERS, uniform_grid
 from methods import METHODS
 

@@ -1,7 +1,7 @@
 """Crash safety, concurrent sweeps, checkpoint integrity and batch-size independence.
 
 The crash tests run real sweeps in subprocesses and kill them with SIGKILL at named points
-(`bench.faults`): mid-training, mid-checkpoint, mid-sampling, mid-write. After each kill a
+(`bench.store.faults`): mid-training, mid-checkpoint, mid-sampling, mid-write. After each kill a
 plain rerun must finish with every cell present exactly once, and with the same values, loss
 curves and checkpoints as a sweep that was never interrupted (the runs are deterministic).
 """
@@ -19,14 +19,15 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import faults, sweep
-from bench.data import DATASETS
-from bench.files import TMP_SUFFIX
-from bench.nets import MLP
-from bench.sample import draw_noise, draw_source, sample
+from bench.data.datasets import DATASETS
+from bench.nets.mlp import MLP
+from bench.run.sample import draw_noise, draw_source, sample
+from bench.run.spec import parse_spec
+from bench.run.train import read_checkpoint
 from bench.solvers import SOLVERS
-from bench.spec import parse_spec
-from bench.train import read_checkpoint
+from bench.store import faults
+from bench.store.files import TMP_SUFFIX
+from bench.sweep import runner as sweep
 from methods import METHODS
 
 SPEC = """

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from bench.data import DATASETS
-from bench.fidelity import fd_from_stats, feature_stats
-from bench.images import to_model
+from bench.data.datasets import DATASETS
+from bench.data.images import to_model
+from bench.evaluate.fidelity import fd_from_stats, feature_stats
 from bench.rng import generator
-from bench.sample import draw_noise, draw_source, sample
+from bench.run.sample import draw_noise, draw_source, sample
+from bench.run.spec import TrainConfig
+from bench.run.train import build_net
 from bench.solvers import SOLVERS
-from bench.spec import TrainConfig
-from bench.train import build_net
 from methods import METHODS
 from methods.base import net_outputs
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.nets import CountingNet
-from bench.sample import sample
+from bench.nets.mlp import CountingNet
+from bench.run.sample import sample
 from bench.solvers import SOLVERS, uniform_grid
 from methods import METHODS
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from bench.data import DATASETS
-from bench.metrics import w2
+from bench.data.datasets import DATASETS
+from bench.evaluate.metrics import w2
 from bench.solvers import SOLVERS, uniform_grid
 from methods import METHODS
 from methods.exact import ideal_network

@@ -98,9 +98,9 @@ def test_interpolants_hit_the_endpoints(batch):
 def test_iadb_and_linear_simple_train_to_bitwise_identical_parameters():
     """One seed, one recipe: both see the same init and batches, and their losses are the same
     arithmetic, so the trained weights agree bit for bit."""
-    from bench.data import DATASETS
-    from bench.spec import TrainConfig
-    from bench.train import train
+    from bench.data.datasets import DATASETS
+    from bench.run.spec import TrainConfig
+    from bench.run.train import train
 
     cfg = TrainConfig(steps=30, batch_size=64, width=16, depth=2, log_every=10)
     dataset = DATASETS.get("gauss-moons")
@@ -113,7 +113,7 @@ def test_iadb_and_linear_simple_train_to_bitwise_identical_parameters():
 
 @pytest.mark.parametrize("interpolant", ["linear", "trig"])
 def test_simple_and_complex_gradients_agree_on_the_harness_network_in_float32(interpolant):
-    from bench.nets import MLP
+    from bench.nets.mlp import MLP
 
     g = torch.Generator().manual_seed(5)
     x0, x1, t = torch.randn(512, 2, generator=g), torch.rand(512, 2, generator=g) * 4 - 2, torch.rand(512, generator=g)

@@ -96,7 +96,7 @@ def test_report_never_imports_the_harness_or_the_methods():
 
 def test_a_rerun_that_does_no_work_leaves_the_report_current(report_2d, sweep_2d, tmp_path):
     """A warm rerun appends its provenance record but changes nothing the report shows: no rebuild."""
-    from bench import sweep
+    from bench.sweep import runner as sweep
     from reports.report import is_current
 
     index, results = report_2d

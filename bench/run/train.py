@@ -1,0 +1,152 @@
+"""Training one network for one (method, dataset, seed, recipe), and its checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.data.datasets import Dataset
+from bench.nets.mlp import MLP
+from bench.nets.unet import UNet
+from bench.rng import derive_seed, generator
+from bench.run.device import CPU
+from bench.run.memory import PeakMemory
+from bench.run.spec import TrainConfig
+from bench.store import faults
+from bench.store.files import save_torch_atomically, tensors_hash
+from methods import Method
+from methods.base import net_outputs
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; no checkpoint is written."""
+
+
+class ForeignCheckpoint(ValueError):
+    """An intact checkpoint at a training group's path that another spec's training wrote."""
+
+
+@dataclass
+class Trained:
+    net: nn.Module
+    losses: list[tuple[int, float]]
+    seconds: float
+    peak_mb: float
+
+
+def build_net(dataset: Dataset, cfg: TrainConfig, seed: int, outputs: int = 1) -> nn.Module:
+    """The shared network of the dataset's kind (an MLP on 2D points, a UNet on images),
+    initialised from its own seed without touching the global RNG. outputs: how many fields of
+    the data's shape it returns side by side along dim 1 (`methods.base.net_outputs`)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init"))
+        if dataset.kind == "images":
+            return UNet(dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, patch=cfg.patch,
+                        outputs=outputs)  # fmt: skip
+        return MLP(dim=dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, outputs=outputs)
+
+
+def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int,
+          device: torch.device = CPU) -> Trained:  # fmt: skip
+    """Adam with cosine learning-rate decay on fresh (source, target, t) batches each step.
+
+    With cfg.ema > 0 the returned network holds an exponential moving average of the weights,
+    its decay warming up as min(ema, (1 + step) / (10 + step)). Batches are drawn on the CPU
+    and moved to `device`; with cfg.bf16 on a CUDA device the forward pass runs under bf16
+    autocast (the weights, the optimiser and the average stay float32).
+    """
+    net = build_net(dataset, cfg, seed, net_outputs(method)).to(device)
+    average = copy.deepcopy(net) if cfg.ema > 0 else None
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
+    g = generator(seed, "train", dataset.name)  # the same batches for every method: paired comparisons
+    losses: list[tuple[int, float]] = []
+    start = time.perf_counter()
+    with PeakMemory() as mem:
+        for step in range(1, cfg.steps + 1):
+            x0 = dataset.source(cfg.batch_size, g)
+            x1 = dataset.target(cfg.batch_size, g)
+            t = torch.rand(cfg.batch_size, generator=g)
+            # a latent-noise interpolant draws its z after the shared (x0, x1, t): other methods' batches are unchanged
+            extra = (
+                {"z": torch.randn(x0.shape, generator=g).to(device)} if getattr(method, "latent_noise", False) else {}
+            )
+            x0, x1, t = x0.to(device), x1.to(device), t.to(device)
+            with autocast:
+                loss = method.loss(net, x0, x1, t, **extra)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if average is not None:
+                decay = min(cfg.ema, (1 + step) / (10 + step))
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(average.parameters()), list(net.parameters()), 1 - decay)
+            faults.crash_point("train-step")
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise TrainingDiverged(f"loss is {value} at step {step}")
+                losses.append((step, value))
+    if average is not None:
+        net = average
+    net.eval()
+    return Trained(net, losses, time.perf_counter() - start, mem.peak_mb)
+
+
+def save_checkpoint(path: Path, net: nn.Module, meta: dict) -> None:
+    """Write {state_dict, meta} atomically (a temporary file, then rename); meta["weights_hash"]
+    is the sha256 of the tensors, checked by every load."""
+    state = net.state_dict()
+    save_torch_atomically(path, {"state_dict": state, "meta": {**meta, "weights_hash": tensors_hash(state)}},
+                          "checkpoint-tmp")  # fmt: skip
+
+
+def read_checkpoint(path: Path) -> tuple[dict, dict] | None:
+    """(state_dict, meta) of an intact checkpoint, or None if `path` is missing, unreadable, or its
+    tensors do not match their stored hash (a damaged file: say so on stderr). Loads with
+    weights_only=True: no code in the file runs."""
+    if not path.exists():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        state, meta = blob["state_dict"], blob["meta"]
+        if tensors_hash(state) != meta["weights_hash"]:
+            raise ValueError("its tensors do not match their stored sha256")
+    except Exception as err:  # a damaged file fails in many ways (zip, unpickler, keys): all mean "unusable"
+        first_line = (str(err).splitlines() or [""])[0]
+        print(f"warning: checkpoint {path} is damaged ({type(err).__name__}: {first_line}); training again",
+              file=sys.stderr)  # fmt: skip
+        return None
+    return state, meta
+
+
+def load_checkpoint(path: Path, net: nn.Module, train_key: str) -> dict | None:
+    """Load weights into `net` if `path` holds an intact checkpoint of `train_key`; return its meta.
+
+    Returns None when the file is missing or damaged, so the caller retrains instead of using
+    it; raises ForeignCheckpoint when it is intact but was written for another training key.
+    """
+    found = read_checkpoint(path)
+    if found is None:
+        return None
+    state, meta = found
+    if meta.get("train_key") != train_key:
+        raise ForeignCheckpoint(foreign_message(path, meta, train_key))
+    net.load_state_dict(state)
+    net.eval()
+    return meta
+
+
+def foreign_message(path: Path, meta: dict, train_key: str) -> str:
+    what = ", ".join(f"{k} {meta.get(k)!r}" for k in ("method", "dataset", "seed"))
+    return (f"checkpoint {path} belongs to another spec (train key {meta.get('train_key')!r}: {what}), "
+            f"not to train key {train_key!r}; move it away or use another results folder")  # fmt: skip

@@ -1,0 +1,209 @@
+"""Image metrics against direct computations: FD in closed form and from scipy's sqrtm on the same
+features, KID from the unbiased MMD^2 formula written out, the reference cache reused and its damage
+detected, and the Inception path refusing to download."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch_fidelity
+from torch_fidelity.metric_fid import fid_statistics_to_metric
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+from bench.data.images import to_model
+from bench.evaluate.fidelity import (
+    FEATURE_EXTRACTOR,
+    INCEPTION_WEIGHTS_FILE,
+    ClassifierFeatures,
+    ImageTensorDataset,
+    fd_from_stats,
+    feature_stats,
+    image_metrics,
+    inception_metrics,
+    reference_key,
+    register,
+)
+
+LOG10 = math.log(10)
+
+
+@pytest.fixture
+def key(mnist, extractor):
+    return reference_key(mnist.name, "reference", mnist.content_hash, len(mnist.reference), extractor)
+
+
+def direct_features(extractor, images):
+    with torch.no_grad():
+        return extractor.net.features(to_model(images)).numpy()
+
+
+def correlated(n, d, seed):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) / np.sqrt(d) + rng.normal(size=d)
+
+
+def test_fd_of_a_set_with_itself_vanishes_and_a_shift_adds_its_squared_length():
+    x = correlated(500, 32, 0)
+    mu, sigma = feature_stats(x)
+    assert abs(fd_from_stats(mu, sigma, mu, sigma)) < 1e-6 * np.trace(sigma)
+    direction = np.random.default_rng(1).normal(size=32)
+    offsets = [0.1, 0.3, 1.0, 3.0, 10.0]
+    fds = [fd_from_stats(mu, sigma, *feature_stats(x + c * direction)) for c in offsets]
+    assert all(a < b for a, b in zip(fds, fds[1:]))
+    for c, fd in zip(offsets, fds):
+        assert fd == pytest.approx(c**2 * direction @ direction, rel=1e-6)
+
+
+def test_fd_matches_the_closed_form_for_diagonal_gaussians():
+    rng = np.random.default_rng(2)
+    mu1, mu2 = rng.normal(size=8), rng.normal(size=8)
+    sd1, sd2 = rng.uniform(0.5, 2, size=8), rng.uniform(0.5, 2, size=8)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((sd1 - sd2) ** 2)
+    assert fd_from_stats(mu1, np.diag(sd1**2), mu2, np.diag(sd2**2)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_fd_agrees_with_torch_fidelity_on_full_covariances():
+    s1, s2 = feature_stats(correlated(400, 16, 3)), feature_stats(correlated(400, 16, 4))
+    theirs = fid_statistics_to_metric({"mu": s1[0], "sigma": s1[1]}, {"mu": s2[0], "sigma": s2[1]}, False)
+    assert fd_from_stats(*s1, *s2) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-8)
+
+
+def test_image_fd_equals_fd_of_directly_computed_features(mnist, extractor, key, tmp_path):
+    metrics = image_metrics(mnist.heldout, mnist.reference, extractor, reference_name=key, cache_root=tmp_path)
+    direct = fd_from_stats(
+        *feature_stats(direct_features(extractor, mnist.heldout)),
+        *feature_stats(direct_features(extractor, mnist.reference)),
+    )
+    assert metrics["fd"][0] == pytest.approx(direct, rel=1e-4)
+    assert metrics["fd"][1] is None
+    # The same extractor through torch-fidelity's own entry point (its registry, no cache).
+    theirs = torch_fidelity.calculate_metrics(
+        input1=ImageTensorDataset(mnist.heldout),
+        input2=ImageTensorDataset(mnist.reference),
+        feature_extractor=FEATURE_EXTRACTOR,
+        feature_extractor_weights_path=str(extractor.path),
+        fid=True,
+        cuda=False,
+        cache=False,
+        save_cpu_ram=True,
+        verbose=False,
+        batch_size=500,
+    )
+    assert metrics["fd"][0] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
+
+
+def test_reference_features_are_cached_and_reused(mnist, extractor, key, tmp_path, monkeypatch):
+    seen = []
+    forward = ClassifierFeatures.forward
+    monkeypatch.setattr(ClassifierFeatures, "forward", lambda self, x: seen.append(len(x)) or forward(self, x))
+    first = image_metrics(mnist.heldout, mnist.reference, extractor, reference_name=key, cache_root=tmp_path)
+    assert sum(seen) == 1000
+    cache = tmp_path / f"{key}.pt"
+    stamp = cache.stat().st_mtime_ns
+    seen.clear()
+    second = image_metrics(mnist.heldout, mnist.reference, extractor, reference_name=key, cache_root=tmp_path)
+    assert sum(seen) == 500  # the samples only
+    assert cache.stat().st_mtime_ns == stamp
+    assert second == first
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated", "other-images"])
+def test_a_damaged_reference_cache_is_detected_and_recomputed(mnist, extractor, key, tmp_path, damage):
+    clean = image_metrics(mnist.heldout, mnist.reference, extractor, reference_name=key, cache_root=tmp_path)
+    cache = tmp_path / f"{key}.pt"
+    if damage == "tampered":  # a readable file whose features no longer match their stored hash
+        blob = torch.load(cache, weights_only=True)
+        blob["features"]["features"][0, 0] += 1.0
+        torch.save(blob, cache)
+    elif damage == "truncated":
+        cache.write_bytes(cache.read_bytes()[:1000])
+    else:  # another reference set cached under this name (it replaces the entry, with a warning)
+        with pytest.warns(UserWarning, match="other images"):
+            image_metrics(mnist.heldout, mnist.train[:500], extractor, reference_name=key, cache_root=tmp_path)
+    with pytest.warns(UserWarning, match="recomputing"):
+        again = image_metrics(mnist.heldout, mnist.reference, extractor, reference_name=key, cache_root=tmp_path)
+    assert again == clean
+
+
+def test_kid_subsets_vary_and_full_size_subsets_give_the_unbiased_mmd(mnist, extractor, key, tmp_path):
+    rolled = torch.roll(mnist.heldout, 3, dims=3)  # a mediocre "generator": digits moved 3 px right
+    kw = {"reference_name": key, "cache_root": tmp_path}
+    half = image_metrics(rolled, mnist.reference, extractor, **kw)
+    assert half["kid"][1] > 0
+    full = image_metrics(rolled, mnist.reference, extractor, kid_subset_size=500, **kw)
+    x = direct_features(extractor, rolled).astype(np.float64)
+    y = direct_features(extractor, mnist.reference).astype(np.float64)
+    d, m = x.shape[1], len(x)
+    kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+    mmd2 = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.sum() / m**2
+    assert full["kid"][0] == pytest.approx(mmd2, rel=1e-3)
+    assert full["kid"][1] == pytest.approx(0, abs=1e-4 * abs(mmd2))  # every subset is the whole set (float32 sums)
+    assert half["kid"][0] == pytest.approx(mmd2, rel=0.1)  # the same expectation, from 100 subsets of 250
+    with pytest.raises(ValueError, match="kid_subset_size"):
+        image_metrics(rolled, mnist.reference, extractor, kid_subset_size=501, **kw)
+
+
+def test_the_classifier_view_of_real_digits_and_of_noise(mnist, extractor, key, tmp_path):
+    kw = {"reference_name": key, "cache_root": tmp_path}
+    real = image_metrics(mnist.heldout, mnist.reference, extractor, **kw)
+    assert real["confidence"][0] >= 0.9
+    assert 0.95 * LOG10 <= real["class_entropy"][0] <= LOG10 + 1e-12
+    noise = torch.randint(0, 256, (500, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    fake = image_metrics(noise, mnist.reference, extractor, **kw)
+    assert fake["class_entropy"][0] < 0.5 * LOG10
+    assert fake["fd"][0] > 10 * real["fd"][0]
+    assert fake["kid"][0] > 10 * abs(real["kid"][0])
+    assert fake["precision"][0] < 0.05 < real["precision"][0]
+    predicted = torch.bincount(extractor.net(to_model(noise)).argmax(1), minlength=10).double() / 500
+    entropy = -sum(p * math.log(p) for p in predicted.tolist() if p > 0)
+    assert fake["class_entropy"][0] == pytest.approx(entropy, abs=1e-9)
+
+
+def test_metrics_leave_the_global_rng_alone(mnist, extractor, key, tmp_path):
+    before = torch.random.get_rng_state()
+    image_metrics(mnist.heldout, mnist.reference, extractor, reference_name=key, cache_root=tmp_path)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_registration_is_idempotent():
+    register()
+    register()
+    assert FEATURE_EXTRACTORS_REGISTRY[FEATURE_EXTRACTOR] is ClassifierFeatures
+
+
+def test_reference_key_names_data_count_and_weights(mnist, extractor):
+    key = reference_key("mnist5k", "reference", mnist.content_hash, 500, extractor)
+    assert key == f"mnist5k-reference-{mnist.content_hash[:12]}-n500-classifier-{extractor.weights_hash[:12]}"
+
+
+class _Payload:
+    ran = False
+
+    def __reduce__(self):
+        return (_Payload._run, ())
+
+    @staticmethod
+    def _run():
+        _Payload.ran = True
+
+
+def test_inception_without_weights_never_downloads(mnist, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", refuse)
+    kw = {"reference_name": "inception-test", "cache_root": tmp_path}
+    with pytest.raises(ValueError, match="never downloaded") as err:
+        inception_metrics(mnist.heldout, mnist.reference, weights_path=None, **kw)
+    assert INCEPTION_WEIGHTS_FILE in str(err.value) and "weights_path=" in str(err.value)
+    with pytest.raises(FileNotFoundError, match=INCEPTION_WEIGHTS_FILE):
+        inception_metrics(mnist.heldout, mnist.reference, weights_path=tmp_path / "missing.pth", **kw)
+    hostile = tmp_path / INCEPTION_WEIGHTS_FILE
+    torch.save({"weight": torch.zeros(1), "extra": _Payload()}, hostile)
+    with pytest.raises(ValueError, match="weights_only"):
+        inception_metrics(mnist.heldout, mnist.reference, weights_path=hostile, **kw)
+    assert not _Payload.ran
+    assert list(tmp_path.iterdir()) == [hostile]

@@ -1,0 +1,118 @@
+"""The background post's experiments, checked against direct computations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bench.data.datasets import SQUARE, uniform_square, uniform_triangle
+from bench.nets.mlp import MLP
+from bench.studies import blending
+from methods import METHODS
+
+
+def in_square(points):
+    lo, hi = SQUARE
+    return ((points >= lo) & (points <= hi)).all(-1)
+
+
+def chains(n_steps, starts, repeats, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = starts.repeat(repeats, 1)
+    return blending.blend_deblend_chain(x, n_steps, uniform_triangle, uniform_square, in_square, g)
+
+
+def test_chain_starts_at_the_start_ends_in_the_target_and_is_seeded():
+    starts = uniform_triangle(5, torch.Generator().manual_seed(1))
+    path = chains(8, starts, 3, seed=0)
+    assert path.shape == (9, 15, 2)
+    assert torch.equal(path[0], starts.repeat(3, 1))
+    assert in_square(path[-1]).all()
+    assert torch.equal(path, chains(8, starts, 3, seed=0))
+    assert not torch.equal(path, chains(8, starts, 3, seed=1))
+
+
+def test_every_chain_point_is_a_blend_of_the_two_shapes():
+    """The point at a = k/N is (1 - a) x0' + a x1' with x0' in the triangle and x1' in the square,
+    so it lies in the blend of their bounding boxes [0, 1]^2 and [1.5, 2.5] x [0, 1]."""
+    starts = uniform_triangle(4, torch.Generator().manual_seed(2))
+    n = 6
+    path = chains(n, starts, 2, seed=3)
+    for k in range(1, n + 1):
+        a = k / n
+        x = path[k]
+        lo = (1 - a) * 0.0 + a * SQUARE[0]
+        hi = (1 - a) * torch.tensor([1.0, 1.0]) + a * SQUARE[1]
+        assert ((x >= lo - 1e-6) & (x <= hi + 1e-6)).all(), k
+
+
+def test_chains_from_one_start_converge_as_n_grows():
+    starts = uniform_triangle(12, torch.Generator().manual_seed(4))
+    spread = {}
+    for n in (2, 64):
+        end = chains(n, starts, 8, seed=5)[-1].view(8, 12, 2)
+        spread[n] = float((end - end.mean(0)).square().sum(-1).mean().sqrt())
+    assert spread[64] < 0.5 * spread[2]
+
+
+def test_fit_slope_recovers_a_power_law():
+    x = [2.0, 4.0, 8.0, 16.0]
+    assert blending.fit_slope(x, [3 * v**-0.5 for v in x]) == pytest.approx(-0.5)
+
+
+def test_field_estimate_matches_a_loop_over_pairs():
+    g = torch.Generator().manual_seed(6)
+    x0, x1 = uniform_triangle(30, g), uniform_square(40, g)
+    ex, ey = torch.linspace(0.7, 1.8, 6), torch.linspace(-0.05, 1.05, 5)
+    est = blending.field_estimate(0.5, x0, x1, ex, ey)
+    sums, counts = np.zeros((5, 4, 2)), np.zeros((5, 4))
+    for p in x0.numpy():
+        for q in x1.numpy():
+            b = 0.5 * p + 0.5 * q
+            i, j = np.searchsorted(ex.numpy(), b[0]) - 1, np.searchsorted(ey.numpy(), b[1]) - 1
+            if 0 <= i < 5 and 0 <= j < 4:
+                sums[i, j] += q - p
+                counts[i, j] += 1
+    assert counts.sum() == 30 * 40
+    np.testing.assert_array_equal(est.counts.numpy(), counts)
+    expected = np.where(counts[..., None] > 0, sums / np.maximum(counts, 1)[..., None], 0)
+    np.testing.assert_allclose(est.mean.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert est.centres.shape == (5, 4, 2)
+
+
+def test_angular_difference_wraps_around():
+    u = torch.tensor([[math.cos(math.radians(179)), math.sin(math.radians(179))]])
+    v = torch.tensor([[math.cos(math.radians(-179)), math.sin(math.radians(-179))]])
+    assert math.degrees(float(blending.angular_difference(u, v))) == pytest.approx(2.0, abs=1e-4)
+    assert float(blending.angular_difference(torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]]))) == (
+        pytest.approx(math.pi)
+    )
+
+
+@pytest.mark.parametrize("interpolant", ["linear", "trig"])
+def test_simple_and_complex_objectives_agree_and_differ_by_the_offset(interpolant):
+    simple, complex_ = METHODS.get(f"si-{interpolant}-simple"), METHODS.get(f"si-{interpolant}-complex")
+    g = torch.Generator().manual_seed(7)
+    x0, x1, t = torch.randn(256, 2, generator=g), uniform_square(256, g), torch.rand(256, generator=g)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = MLP(width=32, depth=2)
+    out = blending.objective_agreement(simple, complex_, simple.interpolant.dt, net, x0, x1, t)
+    assert out["grad_cosine"] == pytest.approx(1.0, abs=1e-9)
+    assert out["grad_relative_difference"] < 1e-5
+    dt = simple.interpolant.dt(x0, x1, t)
+    assert out["batch_offset"] == pytest.approx(float(dt.double().square().mean()))
+    assert out["loss_difference"] == pytest.approx(out["batch_offset"], rel=1e-5)
+
+
+def test_objective_agreement_sees_different_objectives():
+    """Objectives of different interpolants do not agree: the measure can tell."""
+    linear, trig = METHODS.get("si-linear-simple"), METHODS.get("si-trig-complex")
+    g = torch.Generator().manual_seed(8)
+    x0, x1, t = torch.randn(256, 2, generator=g), uniform_square(256, g), torch.rand(256, generator=g)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = MLP(width=32, depth=2)
+    out = blending.objective_agreement(linear, trig, linear.interpolant.dt, net, x0, x1, t)
+    assert out["grad_cosine"] < 1 - 1e-6 and out["grad_relative_difference"] > 0.05

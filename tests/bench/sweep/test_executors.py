@@ -1,0 +1,77 @@
+"""Parallel executors: the smoke sweep through a local process pool and through submitit's
+local executor gives the CSV a serial run gives, apart from timings and run ids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.run.spec import SpecError
+from bench.store import faults
+from bench.sweep.executors import Parallel
+
+SPEC = """
+name = "par"
+[axes]
+methods = "all"
+datasets = ["gauss-moons", "triangle-square", "gauss-checkerboard"]
+solvers = ["euler", "rk4", "rk45", "ancestral"]
+steps = [2]
+tolerances = [1e-2]
+[train]
+steps = 20
+batch_size = 64
+width = 16
+depth = 2
+log_every = 10
+[eval]
+samples = 64
+"""
+NOT_COMPARED = ["run_id", "train_seconds", "sample_seconds", "samples_per_second", "train_peak_mb", "sample_peak_mb"]
+
+
+def sweep_csv(tmp: Path, *options: str) -> pd.DataFrame:
+    spec = tmp / "par.toml"
+    spec.write_text(SPEC)
+    env = {k: v for k, v in os.environ.items() if k != faults.ENV}
+    argv = [sys.executable, "-m", "bench", "--threads", "1", "sweep", "--spec", str(spec), "--results",
+            str(tmp / "results"), "--no-plots", "--no-figures", *options]  # fmt: skip
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    cells = pd.read_csv(tmp / "results" / "par" / "cells.csv", keep_default_na=False, dtype=str)
+    return cells.drop(columns=NOT_COMPARED).sort_values(["key", "metric"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory) -> pd.DataFrame:
+    return sweep_csv(tmp_path_factory.mktemp("serial"))
+
+
+@pytest.mark.parametrize("executor", ["pool", "submitit-local"])
+def test_a_parallel_sweep_writes_the_serial_runs_rows(executor, serial, tmp_path):
+    found = sweep_csv(tmp_path, "--executor", executor, "--workers", "2", "--worker-threads", "1")
+    assert len(found) == len(serial) > 100
+    pd.testing.assert_frame_equal(found, serial)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"executor": "mpi"}, "unknown executor 'mpi'; valid executors: serial, pool, submitit-local, slurm"),
+        ({"executor": "pool", "workers": 0}, "--workers must be a positive integer"),
+    ],
+)
+def test_bad_executor_options_name_the_valid_choices(options, message):
+    with pytest.raises(SpecError, match=message):
+        Parallel(**options)
+
+
+def test_workers_share_the_cores_without_oversubscribing():
+    cores = os.cpu_count() or 1
+    assert Parallel("pool").worker_threads() * Parallel("pool").worker_count() <= max(cores, 1)
+    assert Parallel("pool", workers=1).worker_threads() == cores

@@ -1,0 +1,80 @@
+"""`python -m bench perf`: its references do the harness's work, its CSV says what it measured.
+(No timing is asserted: the numbers are the command's output, not a test's.)"""
+
+import pandas as pd
+import pytest
+import torch
+
+from bench.cli import main
+from bench.data.datasets import DATASETS
+from bench.nets.mlp import MLP
+from bench.run.sample import sample
+from bench.run.spec import TrainConfig
+from bench.run.train import train
+from bench.solvers import SOLVERS
+from bench.tools import perf
+from methods import METHODS
+
+IADB = METHODS.get("iadb")
+
+
+@pytest.fixture
+def net_and_x0():
+    """A small MLP smooth in t (one Fourier frequency), so that two 4th-order methods agree closely."""
+    torch.manual_seed(0)
+    return MLP(width=16, depth=2, time_freqs=1).eval(), torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
+
+
+def test_the_bare_loop_and_torchdiffeq_compute_the_harness_samples(net_and_x0):
+    net, x0 = net_and_x0
+    euler = sample(IADB, net, SOLVERS.get("euler"), x0, steps=8)
+    assert euler.nfe == 8
+    torch.testing.assert_close(perf.bare_euler(net, x0, 8), euler.x, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(perf.torchdiffeq_solve(net, x0, 8, "euler"), euler.x, rtol=1e-5, atol=1e-6)
+    rk4 = sample(IADB, net, SOLVERS.get("rk4"), x0, steps=8)
+    # torchdiffeq's rk4 is the 3/8 rule: the same order and evaluations, another 5th-order error term
+    torch.testing.assert_close(perf.torchdiffeq_solve(net, x0, 8, "rk4"), rk4.x, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_the_bare_training_loop_trains_the_harness_network(ema):
+    dataset = DATASETS.get("gauss-moons")
+    cfg = TrainConfig(steps=20, batch_size=32, width=16, depth=2, ema=ema)
+    ours = train(IADB, dataset, cfg, seed=0).net
+    bare = perf.bare_training(dataset, cfg, seed=0)
+    for mine, theirs in zip(ours.state_dict().values(), bare.state_dict().values()):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)  # fused vs for-loop Adam: rounding only
+
+
+def test_perf_writes_its_ratio_and_verdict(tmp_path):
+    rows = perf.run(tmp_path, repeats=1, only=("euler-torchdiffeq",))
+    frame = pd.read_csv(tmp_path / "perf" / "perf.csv")
+    assert list(frame.benchmark) == ["euler-torchdiffeq"] and len(rows) == 1
+    row = frame.iloc[0]
+    assert row.harness_s > 0 and row.reference_s > 0 and row.target == perf.SOLVER_TARGET
+    assert row.verdict == ("met" if row.ratio <= row.target else "missed")
+
+
+def test_perf_rejects_an_unknown_benchmark_and_writes_nothing(tmp_path, capsys):
+    assert main(["perf", "--only", "nope", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown benchmark nope" in err and "sample-mlp" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_perf_keeps_the_rows_of_a_csv_with_older_columns(tmp_path):
+    old = tmp_path / "perf" / "perf.csv"
+    old.parent.mkdir()
+    old.write_text("run_id,benchmark,ratio\nabc,sample-mlp,1.01\n")
+    perf.run(tmp_path, repeats=1, only=("euler-torchdiffeq",))
+    frame = pd.read_csv(old, keep_default_na=False)
+    assert list(frame.columns) == perf.PERF_COLUMNS
+    assert list(frame.benchmark) == ["sample-mlp", "euler-torchdiffeq"]
+    assert frame.ratio_ci95.iloc[0] == "" and frame.ratio.iloc[0] == 1.01
+
+
+def test_the_median_interval_holds_the_median_and_narrows_with_rounds():
+    few = perf.median_ci95([1.0, 2.0, 3.0])
+    assert few == (1.0, 3.0)
+    many = perf.median_ci95([float(i) for i in range(101)])
+    assert many[0] < 50 < many[1] and many[1] - many[0] < 25

@@ -1,0 +1,212 @@
+"""The regression checker (bench.tools.regress) on synthetic result tables, and once end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.store.results import CELL_COLUMNS
+from bench.tools import regress
+
+SEEDS = (0, 1, 2)
+W2 = {0: 0.50, 1: 0.51, 2: 0.49}  # seed sd 0.01: noise term 3 * sqrt(2) * 0.01 / sqrt(3) = 0.0245 < 10% of 0.5
+
+
+def _cells(scale: dict | None = None, seconds: float = 1.0) -> pd.DataFrame:
+    """A cells.csv as the harness writes it (strings): two methods on gauss-moons, 3 seeds, euler K=4
+    and K=16 (w2, energy), a DDPM ancestral cell, and an image cell with KID and its subset sd.
+    scale: {(method, solver, steps, metric): factor} applied to every seed's value."""
+    scale = scale or {}
+    rows = []
+
+    def add(method, dataset, seed, solver, steps, metric, value, value_sd="", nfe=None):
+        key = f"{method}-{dataset}-{seed}-{solver}-{steps}"
+        value *= scale.get((method, solver, steps, metric), 1.0)
+        rows.append(
+            {
+                "key": key,
+                "train_key": f"{method}-{dataset}-{seed}",
+                "method": method,
+                "dataset": dataset,
+                "seed": str(seed),
+                "solver": solver,
+                "steps": str(steps),
+                "tol": "",
+                "metric": metric,
+                "nfe": str(nfe if nfe is not None else steps),
+                "value": repr(value),
+                "value_sd": value_sd,
+                "status": "ok",
+                "train_seconds": repr(3.0 * seconds),
+                "sample_seconds": repr(0.1 * seconds),
+            }
+        )
+
+    for seed in SEEDS:
+        for method in ("iadb", "ddpm"):
+            for steps in (4, 16):
+                add(method, "gauss-moons", seed, "euler", steps, "w2", W2[seed] * (1 + 4 / steps))
+                add(method, "gauss-moons", seed, "euler", steps, "energy", 0.2 + 0.002 * seed)
+        add("ddpm", "gauss-moons", seed, "ancestral", 16, "w2", 0.6 + 0.01 * seed)
+        add("iadb", "mnist5k", seed, "euler", 8, "fd", 30.0 + seed)
+        add("iadb", "mnist5k", seed, "euler", 8, "kid", 0.3 + 0.001 * seed, value_sd=repr(0.02))
+    frame = pd.DataFrame(rows)
+    for column in CELL_COLUMNS:
+        if column not in frame:
+            frame[column] = ""
+    return frame[CELL_COLUMNS]
+
+
+def _cal(seconds: float) -> dict:
+    """A calibration record: the workload's wall seconds, its CPU seconds, and the sweep's CPU seconds."""
+    return {"seconds": seconds, "cpu_seconds": seconds, "sweep_cpu_seconds": 100.0 * seconds}
+
+
+def walls_of(rows):
+    """The wall-time rows of a timing comparison (not the sweep's CPU time)."""
+    return [r for r in rows if not r.name.startswith("sweep CPU")]
+
+
+def _failed(rows):
+    return [(r.name, r.metric, r.verdict) for r in rows if r.failed]
+
+
+def test_an_unchanged_rerun_passes():
+    rows = regress.compare_quality(_cells(), _cells()) + regress.compare_timings(
+        _cells(), _cal(1.0), _cells(), _cal(1.0)
+    )
+    assert _failed(rows) == []
+    compared = {(r.name, r.metric) for r in rows}
+    assert ("iadb gauss-moons euler K=4", "w2") in compared
+    assert ("iadb gauss-moons euler K=4", "nfe") in compared  # NFE is compared too
+    assert ("iadb mnist5k euler K=8", "kid") in compared
+    assert ("train 2d (all methods)", "seconds / calibration") in compared
+
+
+def test_ten_percent_worse_on_one_metric_fails_and_names_it():
+    worse = _cells({("iadb", "euler", 4, "w2"): 1.10})
+    rows = regress.compare_quality(_cells(), worse)
+    assert _failed(rows) == [("iadb gauss-moons euler K=4", "w2", "WORSE")]
+    text = regress.summary_line(rows, _missing := "nowhere", "nowhere")
+    assert "REGRESSION: 1 of" in text and "iadb gauss-moons euler K=4 / w2" in text
+    # higher is better for precision-like metrics: 10% lower is worse there
+    assert regress.TOLERANCES["recall"].lower_is_better is False
+
+
+def test_ten_percent_better_fails_until_the_baseline_is_updated(tmp_path):
+    base, new = tmp_path / "baseline", tmp_path / "run"
+    for folder, cells in ((base, _cells()), (new, _cells({("ddpm", "euler", 16, "energy"): 0.90}))):
+        folder.mkdir()
+        cells.to_csv(folder / "cells.csv", index=False)
+        (folder / regress.CALIBRATION_FILE).write_text(json.dumps({"seconds": 1.0}))
+    rows = regress.compare_runs(base, new)
+    assert [(n, m) for n, m, _ in _failed(rows)] == [("ddpm gauss-moons euler K=16", "energy")]
+    assert _failed(rows)[0][2].startswith("BETTER")
+    regress.write_baseline(new, base)  # what `python -m bench baseline` does after its rerun
+    assert _failed(regress.compare_runs(base, new)) == []
+
+
+def test_timing_noise_of_thirty_percent_passes_and_a_threefold_slowdown_fails():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        noisy = _cells()
+        for column in ("train_seconds", "sample_seconds"):  # every cell's time off by up to +-30%
+            noisy[column] = [repr(float(v) * rng.uniform(0.7, 1.3)) for v in noisy[column]]
+        calibration = rng.uniform(0.7, 1.3)  # a machine that is faster or slower overall
+        scaled = noisy.assign(
+            train_seconds=[repr(float(v) * calibration) for v in noisy.train_seconds],
+            sample_seconds=[repr(float(v) * calibration) for v in noisy.sample_seconds],
+        )
+        assert _failed(regress.compare_timings(_cells(), _cal(1.0), scaled, _cal(calibration))) == []
+    for factor in (1.3, 0.7):  # the edge of the stated noise, on every timing at once
+        assert _failed(regress.compare_timings(_cells(), _cal(1.0), _cells(seconds=factor), _cal(1.0))) == []
+    slow = regress.compare_timings(_cells(), _cal(1.0), _cells(seconds=3.0), _cal(1.0))
+    walls = walls_of(slow)
+    assert {r.verdict for r in walls} == {"SLOWER"} and _failed(slow) == _failed(walls)
+    slow_cpu = {**_cal(1.0), "sweep_cpu_seconds": 300.0}  # the sweep used 3x the CPU time, calibrated
+    assert _failed(regress.compare_timings(_cells(), _cal(1.0), _cells(), slow_cpu)) == [
+        ("sweep CPU time (all processes)", "seconds / calibration", "SLOWER")
+    ]
+    fast = regress.compare_timings(_cells(), _cal(1.0), _cells(seconds=1 / 3), _cal(1.0))
+    assert not _failed(fast) and {r.verdict for r in walls_of(fast)} == {"ok: faster"}
+    # the same slowdown on a machine 3x slower overall (its calibration 3x too) is no regression
+    assert _failed(regress.compare_timings(_cells(), _cal(1.0), _cells(seconds=3.0), _cal(3.0))) == []
+
+
+def test_the_band_is_the_largest_of_tolerance_relative_and_noise():
+    tol = regress.TOLERANCES["w2"]
+    assert regress.band("w2", 0.5, 0.0, 0.0, 3) == pytest.approx(max(tol.abs, tol.rel * 0.5))
+    assert regress.band("w2", 0.5, 0.1, 0.05, 3) == pytest.approx(3 * math.sqrt(0.1**2 + 0.05**2) / math.sqrt(3))
+    assert regress.band("w2", 1e-6, 0.0, 0.0, 3) == tol.abs
+    # a metric as noisy as its 10% shift over K = 3 seeds hides it: the detection limit the band column shows
+    noisy = _cells({("iadb", "euler", 4, "w2"): 1.10})
+    quiet_rows = regress.compare_quality(_cells(), noisy)
+    assert _failed(quiet_rows)
+    spread = _cells()
+    mask = (spread.method == "iadb") & (spread.steps == "4") & (spread.metric == "w2")
+    spread.loc[mask, "value"] = [repr(v) for v in (0.45, 0.75, 0.60)]  # sd 0.15: band 0.37
+    assert not _failed(
+        regress.compare_quality(
+            spread, spread.assign(value=[repr(float(v) * 1.1) if m else v for v, m in zip(spread.value, mask)])
+        )
+    )
+
+
+def test_kid_band_uses_its_subset_spread():
+    (row,) = [r for r in regress.aggregate(_cells()).itertuples() if r.metric == "kid"]
+    assert row.sd == pytest.approx(0.02)  # the subset sd (0.02) exceeds the seed sd (0.001)
+    assert row.k == 3
+
+
+@pytest.mark.parametrize(
+    "change, verdict",
+    [
+        ("drop", "MISSING"),
+        ("nfe", "CHANGED"),
+        ("fail", "failed: 2 of 3 seeds finished"),
+        ("add", "NEW: accept with `nox -s baseline`"),
+    ],
+)
+def test_missing_new_failed_and_nfe_changes_fail(change, verdict):
+    cells = _cells()
+    where = (cells.method == "ddpm") & (cells.solver == "ancestral")
+    if change == "drop":
+        cells = cells[~where]
+    elif change == "nfe":
+        cells.loc[where, "nfe"] = "17"
+    elif change == "fail":
+        cells.loc[where & (cells.seed == "1"), ["status", "value"]] = ["failed", "nan"]
+    else:
+        extra = cells[where].assign(solver="ddim", key=lambda f: f.key + "-ddim")
+        cells = pd.concat([cells, extra])
+    failed = _failed(regress.compare_quality(_cells(), cells))
+    assert failed and {v for _, _, v in failed} == {verdict}
+    assert all(name.startswith("ddpm gauss-moons") for name, _, _ in failed)
+
+
+def test_baseline_then_regress_end_to_end(tmp_path, capsys):
+    """`baseline` on a tiny spec, then `regress`: an unchanged cold rerun passes and prints its table."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(
+        'name = "tiny"\n[axes]\nmethods = ["iadb"]\ndatasets = ["gauss-moons"]\nseeds = [0, 1]\n'
+        'solvers = ["euler"]\nsteps = [2]\n[train]\nsteps = 20\nbatch_size = 64\nwidth = 16\n'
+        "depth = 2\nlog_every = 10\n[eval]\nsamples = 64\n"
+    )
+    base, run = tmp_path / "baseline", tmp_path / "run"
+    common = ["--spec", str(spec), "--baseline", str(base), "--results", str(run), "--workers", "1"]
+    assert main(["regress", *common]) == 2  # no baseline yet
+    assert main(["baseline", *common]) == 0
+    assert sorted(p.name for p in base.iterdir()) == sorted(regress.BASELINE_FILES)
+    capsys.readouterr()
+    assert main(["regress", *common]) == 0
+    out = capsys.readouterr().out
+    assert "PASS: all" in out and "iadb gauss-moons euler K=2" in out and "train 2d (all methods)" in out
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("not a regress run")
+    assert main(["regress", "--spec", str(spec), "--baseline", str(base), "--results", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine" / "notes.txt").exists()  # never emptied
