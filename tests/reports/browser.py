@@ -56,7 +56,8 @@ def render(page: Path, chromium: str, timeout: float = 60.0) -> Rendered:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=timeout) as reply:
                 targets = json.load(reply)
             url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-            ws = websocket.create_connection(url, timeout=timeout)
+            # No Origin header: Chromium (150 and newer) refuses a DevTools connection from a foreign origin.
+            ws = websocket.create_connection(url, timeout=timeout, suppress_origin=True)
             try:
                 return _load(ws, page, deadline=time.monotonic() + timeout)
             finally:
