@@ -16,17 +16,25 @@ from typing import NoReturn
 
 import torch
 
-from bench.data import images
-from bench.data.datasets import DATASETS
-from bench.data.images import DataUnavailable
-from bench.evaluate.judge import ExtractorUnavailable
-from bench.evaluate.metrics import METRICS
-from bench.run.spec import PROFILES, Axes, Spec, SpecError, check_steps, check_tolerance, load_profile, load_spec
-from bench.run.train import ForeignCheckpoint
+from bench.data import DATASETS, DataUnavailable, images
+from bench.evaluate import METRICS, ExtractorUnavailable
+from bench.run import (
+    PROFILES,
+    Axes,
+    ForeignCheckpoint,
+    Spec,
+    SpecError,
+    check_steps,
+    check_tolerance,
+    load_profile,
+    load_spec,
+)
 from bench.solvers import SOLVERS
-from bench.store.results import ResultsMismatch
+from bench.store import ResultsMismatch
 from methods import METHODS
 from methods.registry import UnknownNameError
+
+__all__ = ["build_parser", "main"]
 
 
 def _listing() -> list[str]:
@@ -213,10 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from bench.run.device import resolve as resolve_device
-    from bench.sweep import executors
-    from bench.sweep import runner as sweep
-    from bench.sweep.executors import Parallel
+    from bench import sweep
+    from bench.run import resolve as resolve_device
+    from bench.sweep import Parallel, executors
 
     if args.command == "list":
         print("\n".join(_listing()))
@@ -269,8 +276,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _classifier(dataset: str, results_root: Path) -> int:
-    from bench.evaluate.classifier import obtain_classifier
-    from bench.evaluate.judge import EXTRACTORS_FOLDER
+    from bench.evaluate import EXTRACTORS_FOLDER, obtain_classifier
 
     if DATASETS.get(dataset).kind != "images":
         images_ = ", ".join(n for n, d in DATASETS.items() if d.kind == "images")
@@ -282,6 +288,7 @@ def _classifier(dataset: str, results_root: Path) -> int:
 
 
 def _groundtruth(args: argparse.Namespace) -> int:
+    from bench import sweep
     from bench.studies import groundtruth
     from reports.groundtruth import render
 
@@ -293,7 +300,7 @@ def _groundtruth(args: argparse.Namespace) -> int:
         valid = ", ".join(n for n, m in METHODS.items() if hasattr(m, "network"))
         raise SpecError(f"{args.exact} is not an exact pseudo-method; valid: {valid}")
     spec = _base_spec(args)
-    net = groundtruth.trained_model(spec, args.results, args.method, args.dataset, args.seed)
+    net = sweep.trained_model(spec, args.results, args.method, args.dataset, args.seed)
     folder = args.results / spec.name / "groundtruth" / args.dataset
     for path in groundtruth.run(dataset, method, net, exact, folder, args.seed):
         print(f"data: {path}")
@@ -370,8 +377,7 @@ def _record_command(
 ) -> None:
     """One provenance record for the whole `sweep` command: its wall time with the report, and whether it did any
     work (a rerun with nothing changed trains, samples, measures and draws nothing)."""
-    from bench.store import provenance
-    from bench.store.results import ResultStore
+    from bench.store import ResultStore, provenance
 
     work = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figures", "fd_references_computed")
     did_work = any(getattr(summary, name) for name in work) or report_rebuilt

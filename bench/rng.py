@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+__all__ = ["derive_seed", "deterministic_algorithms", "generator", "per_sample"]
+
 
 def derive_seed(*parts: object) -> int:
     """A 63-bit seed from any printable parts, stable across runs, machines and versions."""

@@ -19,6 +19,8 @@ from methods.stochastic import DIFFUSIONS, em_name
 
 Velocity = Callable[[Tensor, float], Tensor]
 
+__all__ = ["SOLVERS", "Solver", "Velocity", "euler", "heun", "midpoint", "rk4", "rk45", "uniform_grid"]
+
 
 def uniform_grid(steps: int, t0: float = 0.0, t1: float = 1.0) -> Tensor:
     """K + 1 evenly spaced times from t0 to t1, float64."""

@@ -21,9 +21,9 @@ import torch
 
 from bench.data.datasets import DATASETS
 from bench.nets.mlp import MLP
-from bench.run.sample import draw_noise, draw_source, sample
+from bench.run.sampling import draw_noise, draw_source, sample
 from bench.run.spec import parse_spec
-from bench.run.train import read_checkpoint
+from bench.run.training import read_checkpoint
 from bench.solvers import SOLVERS
 from bench.store import faults
 from bench.store.files import TMP_SUFFIX

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.data.images import ImageSplits, to_model
+from bench.data import ImageSplits, to_model
 from bench.rng import derive_seed, generator
-from bench.store.files import save_torch_atomically as save_atomically
-from bench.store.files import tensors_hash as weights_hash
+from bench.store import save_torch_atomically as save_atomically
+from bench.store import tensors_hash as weights_hash
 
 
 class Classifier(nn.Module):

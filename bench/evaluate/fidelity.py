@@ -40,10 +40,10 @@ from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, p
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
-from bench.data.images import to_model
+from bench.data import to_model
 from bench.evaluate.classifier import Extractor, load_classifier
-from bench.store.files import save_torch_atomically as save_atomically
-from bench.store.files import tensors_hash as weights_hash
+from bench.store import save_torch_atomically as save_atomically
+from bench.store import tensors_hash as weights_hash
 
 FEATURE_EXTRACTOR = "blendbench-classifier"
 INCEPTION = "inception-v3-compat"

@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from bench.data import images
-from bench.data.datasets import Dataset
+from bench.data import Dataset, images
 from bench.evaluate.likelihood import LIKELIHOOD_METRICS
 from bench.evaluate.metrics import METRICS
-from bench.run.spec import EvalConfig
+
+if TYPE_CHECKING:  # a type only: bench.run sits above bench.evaluate (its spec names the metrics)
+    from bench.run import EvalConfig
 
 EXTRACTORS_FOLDER = "_extractors"
 """Under the results root: the trained classifiers, shared by every sweep."""

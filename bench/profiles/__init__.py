@@ -1,0 +1,1 @@
+"""The built-in sweep files (`--profile NAME`): smoke, quick, full and ci, as TOML."""

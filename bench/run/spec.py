@@ -20,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bench.data.datasets import DATASETS
-from bench.evaluate.metrics import METRICS
+from bench.data import DATASETS
+from bench.evaluate import METRICS
 from bench.solvers import SOLVERS
 from methods import METHODS
 from methods.registry import Registry, UnknownNameError

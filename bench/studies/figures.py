@@ -30,15 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.data.datasets import DATASETS, SQUARE, Dataset
-from bench.nets.mlp import CountingNet
+from bench.data import DATASETS, SQUARE, Dataset
+from bench.nets import CountingNet
 from bench.rng import deterministic_algorithms, generator
-from bench.run.sample import applicability, draw_source
-from bench.run.spec import Spec, Track, stable_hash
-from bench.run.train import build_net, load_checkpoint
+from bench.run import Spec, Track, applicability, build_net, draw_source, load_checkpoint, stable_hash
 from bench.solvers import SOLVERS, uniform_grid
-from bench.store.files import write_atomically
-from bench.store.results import ResultStore
+from bench.store import ResultStore, write_atomically
 from bench.studies import blending
 from methods import METHODS
 from methods.base import net_outputs

@@ -24,16 +24,12 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from bench.data.datasets import DATASETS, Dataset
-from bench.evaluate.metrics import w2
-from bench.run.sample import draw_heldout, draw_source
-from bench.run.spec import Spec, SpecError
-from bench.run.train import build_net, load_checkpoint
+from bench.data import Dataset
+from bench.evaluate import w2
+from bench.run import draw_heldout, draw_source
 from bench.solvers import SOLVERS, uniform_grid
-from bench.store.results import ResultStore
-from bench.sweep import runner as sweep
 from methods import METHODS
-from methods.base import Method, net_outputs
+from methods.base import Method
 
 FLOAT64_FLOOR = 1e-11
 """Endpoint errors below this are round-off, not discretization: left out of the slope fit."""
@@ -143,19 +139,3 @@ def run(dataset: Dataset, method: Method, net: nn.Module, exact: Method, folder:
         written.append(folder / name)
     (folder / "config.json").write_text(pd.Series(dataclasses.asdict(cfg) | {"seed": seed}).to_json(indent=1))
     return written + [folder / "config.json"]
-
-
-def trained_model(spec: Spec, results_root: Path, method: str, dataset: str, seed: int) -> nn.Module:
-    """The network of (method, dataset, seed) under the recipe of `spec`'s first 2D track, trained
-    and checkpointed by the sweep's own machinery (so a sweep with the same group reuses it)."""
-    tracks = [t for t in spec.tracks if t.kind == "points"]
-    if not tracks:
-        raise SpecError(f"{spec.name} has no 2D track to take a training recipe from")
-    one = spec.with_axes(track=tracks[0].name, methods=(method,), datasets=(dataset,), seeds=(seed,))
-    sweep.train_all(one, results_root)
-    (group,) = sweep.plan(one)
-    net = build_net(DATASETS.get(dataset), group.track.train, seed, net_outputs(METHODS.get(method)))
-    if load_checkpoint(ResultStore(Path(results_root) / one.name).checkpoint(group.train_key), net,
-                       group.train_key) is None:  # fmt: skip
-        raise RuntimeError(f"the checkpoint of {method} on {dataset} could not be read back")
-    return net

@@ -28,8 +28,7 @@ from pathlib import Path
 import torch
 
 from bench.data import images
-from bench.run.device import CPU
-from bench.run.spec import Spec, SpecError
+from bench.run import CPU, Spec, SpecError
 from bench.sweep import runner as sweep
 
 EXECUTORS = ("serial", "pool", "submitit-local", "slurm")

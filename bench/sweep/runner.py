@@ -28,31 +28,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
-from bench.data import images
-from bench.data.datasets import DATASETS
-from bench.evaluate import likelihood
-from bench.evaluate.judge import CACHE_FOLDER, EXTRACTORS_FOLDER, Judge, build_judge, require_inception_weights
+from bench.data import DATASETS, images
+from bench.evaluate import CACHE_FOLDER, EXTRACTORS_FOLDER, Judge, build_judge, likelihood, require_inception_weights
 from bench.rng import deterministic_algorithms
-from bench.run.device import CPU, describe
-from bench.run.memory import PeakMemory
-from bench.run.sample import applicability, draw_floor_sample, draw_heldout, draw_noise, draw_source, sample
-from bench.run.spec import Spec, SpecError, Track, key_fields, stable_hash
-from bench.run.train import (
+from bench.run import (
+    CPU,
     ForeignCheckpoint,
+    PeakMemory,
+    Spec,
+    SpecError,
+    Track,
     TrainingDiverged,
+    applicability,
     build_net,
+    describe,
+    draw_floor_sample,
+    draw_heldout,
+    draw_noise,
+    draw_source,
     foreign_message,
+    key_fields,
     load_checkpoint,
     read_checkpoint,
+    sample,
     save_checkpoint,
+    stable_hash,
     train,
 )
 from bench.solvers import SOLVERS
-from bench.store import faults, provenance
-from bench.store.files import remove_stale_temporaries
-from bench.store.results import FLOOR_METHOD, ResultStore
+from bench.store import FLOOR_METHOD, ResultStore, faults, provenance, remove_stale_temporaries
 from bench.studies import figures
 from methods import METHODS
 from methods.base import net_outputs
@@ -407,7 +414,7 @@ def _run_group(group: Group, pending: list[Cell], judge: Judge, floor: Mapping[s
             continue
         noise = draw_noise(dataset, group.seed, n, cell.steps).to(device) if solver.kind == "native" else None
         try:
-            with PeakMemory() as mem:  # outside sample's clock (see bench.run.sample.sample)
+            with PeakMemory() as mem:  # outside sample's clock (see bench.run.sampling.sample)
                 out = sample(method, net, solver, x0, steps=cell.steps, tol=cell.tol, noise=noise,
                              clip=dataset.data_range, batch_size=group.track.eval.batch_size)  # fmt: skip
         except Exception as err:  # one broken cell must not end the sweep: record it, go on
@@ -550,3 +557,19 @@ def _against_floor(measured: dict, floor: Mapping[str, float]) -> dict:
     if base is None:
         return {"floor": "", "vs_floor": ""}
     return {"floor": base, "vs_floor": value / base if base > 0 else ""}
+
+
+def trained_model(spec: Spec, results_root: Path, method: str, dataset: str, seed: int) -> nn.Module:
+    """The network of (method, dataset, seed) under the recipe of `spec`'s first 2D track, trained
+    and checkpointed by the sweep's own machinery (so a sweep with the same group reuses it)."""
+    tracks = [t for t in spec.tracks if t.kind == "points"]
+    if not tracks:
+        raise SpecError(f"{spec.name} has no 2D track to take a training recipe from")
+    one = spec.with_axes(track=tracks[0].name, methods=(method,), datasets=(dataset,), seeds=(seed,))
+    train_all(one, results_root)
+    (group,) = plan(one)
+    net = build_net(DATASETS.get(dataset), group.track.train, seed, net_outputs(METHODS.get(method)))
+    if load_checkpoint(ResultStore(Path(results_root) / one.name).checkpoint(group.train_key), net,
+                       group.train_key) is None:  # fmt: skip
+        raise RuntimeError(f"the checkpoint of {method} on {dataset} could not be read back")
+    return net

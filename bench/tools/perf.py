@@ -5,14 +5,14 @@ network, data and number of network calls, interleaved A B, B A, ... over many s
 after one warm-up of each; the ratio is the median of the rounds' ratios, with a 95 %
 confidence interval from the order statistics of those ratios:
 
-- `sample-mlp`, `sample-unet`: `bench.run.sample.sample` (the function every sampling cell
+- `sample-mlp`, `sample-unet`: `bench.run.sampling.sample` (the function every sampling cell
   calls: counting wrapper, method velocity, solver, batching, clock) vs a bare Euler loop
   `x = x + h * net(x, t)`; target harness / bare <= 1.03. The cell's peak-memory probe
   brackets `sample` in `bench.sweep.runner`, outside its clock, and is not part of this ratio;
-- `train-mlp`, `train-unet`: `bench.run.train.train` (the function every training group calls)
+- `train-mlp`, `train-unet`: `bench.run.training.train` (the function every training group calls)
   vs a bare loop of the same steps (same network, batches, fused Adam and cosine schedule);
   target <= 1.05;
-- `euler-torchdiffeq`, `rk4-torchdiffeq`: `bench.run.sample.sample` with the harness's Euler and
+- `euler-torchdiffeq`, `rk4-torchdiffeq`: `bench.run.sampling.sample` with the harness's Euler and
   RK4 vs torchdiffeq's `odeint(method="euler" | "rk4")` on the same network and grid; target <= 1.0.
 
 Why many short rounds: on a shared 2-core virtual machine the speed of the same loop drifts
@@ -47,14 +47,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from bench.data.datasets import DATASETS, Dataset
+from bench.data import DATASETS, Dataset
 from bench.rng import generator
-from bench.run.sample import sample
-from bench.run.spec import Spec, TrainConfig, load_profile
-from bench.run.train import build_net, train
+from bench.run import Spec, TrainConfig, build_net, load_profile, sample, train
 from bench.solvers import SOLVERS
-from bench.store import provenance
-from bench.store.files import write_atomically
+from bench.store import provenance, write_atomically
 from methods import METHODS
 
 SAMPLING_TARGET = 1.03
@@ -175,7 +172,7 @@ def bare_training(dataset: Dataset, cfg: TrainConfig, seed: int) -> nn.Module:
     """IADB's regression (x_t = (1 - t) x0 + t x1 onto x1 - x0) with Adam, a cosine schedule and the
     recipe's weight average, plainly."""
     net = build_net(dataset, cfg, seed)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)  # the same Adam implementation as bench.run.train
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)  # the same Adam as bench.run.training
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     average = copy.deepcopy(net) if cfg.ema > 0 else None
     g = generator(seed, "train", dataset.name)
@@ -218,14 +215,15 @@ def benchmarks(spec: Spec, *, samples: int, sample_steps: int, train_steps: int)
         x0 = dataset.source(n, generator(0, "perf", dataset.name))
         steps = sample_steps
         out.append(Benchmark(
-            f"sample-{label}", f"{dataset.name}, {n} samples, euler K={steps}: bench.run.sample.sample vs a bare loop",
+            f"sample-{label}", f"{dataset.name}, {n} samples, euler K={steps}: bench.run.sampling.sample vs a bare "
+                               "loop",
             lambda net=net, x0=x0, steps=steps: sample(iadb, net, SOLVERS.get("euler"), x0, steps=steps),
             lambda net=net, x0=x0, steps=steps: bare_euler(net, x0, steps),
             SAMPLING_TARGET,
         ))  # fmt: skip
         cfg = TrainConfig(**{**track.train.__dict__, "steps": train_steps if kind == "points" else train_steps // 10})
         out.append(Benchmark(
-            f"train-{label}", f"{dataset.name}, {cfg.steps} steps of batch {cfg.batch_size}: bench.run.train.train "
+            f"train-{label}", f"{dataset.name}, {cfg.steps} steps of batch {cfg.batch_size}: bench.run.training.train "
                               "vs a bare loop",
             lambda dataset=dataset, cfg=cfg: train(iadb, dataset, cfg, 0),
             lambda dataset=dataset, cfg=cfg: bare_training(dataset, cfg, 0),
@@ -281,7 +279,7 @@ def quality(results_root: Path, *, nfe: int = QUALITY_NFE, spec: Spec | None = N
     2D recipe, against the floor (W2 between two independent target draws of the same size)."""
     import pandas as pd
 
-    from bench.sweep import runner as sweep
+    from bench import sweep
 
     base = spec or load_profile("quick")
     track = next(t for t in base.tracks if t.kind == "points")

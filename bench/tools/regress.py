@@ -33,8 +33,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bench.data.datasets import DATASETS
-from bench.run.spec import SpecError
+from bench.data import DATASETS
+from bench.run import SpecError
 
 QUALITY_KEYS = ["method", "dataset", "solver", "steps", "tol", "metric"]
 NOISE_SIGMAS = 3.0

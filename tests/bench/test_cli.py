@@ -13,7 +13,7 @@ from bench.data.datasets import DATASETS
 from bench.evaluate.metrics import METRICS
 from bench.nets.mlp import MLP
 from bench.run.spec import parse_spec
-from bench.run.train import save_checkpoint
+from bench.run.training import save_checkpoint
 from bench.solvers import SOLVERS
 from bench.sweep import runner as sweep
 from methods import METHODS

@@ -16,9 +16,9 @@ from bench.data.datasets import DATASETS
 from bench.data.images import to_model
 from bench.evaluate.fidelity import fd_from_stats, feature_stats
 from bench.rng import generator
-from bench.run.sample import draw_noise, draw_source, sample
+from bench.run.sampling import draw_noise, draw_source, sample
 from bench.run.spec import TrainConfig
-from bench.run.train import build_net
+from bench.run.training import build_net
 from bench.solvers import SOLVERS
 from methods import METHODS
 from methods.base import net_outputs

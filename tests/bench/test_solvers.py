@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bench.nets.mlp import CountingNet
-from bench.run.sample import sample
+from bench.run.sampling import sample
 from bench.solvers import SOLVERS, uniform_grid
 from methods import METHODS
 

@@ -70,7 +70,7 @@ def test_mixture_log_prob_integrates_to_one():
 
 
 def test_exact_methods_apply_only_to_mixture_targets():
-    from bench.run.sample import applicability
+    from bench.run.sampling import applicability
 
     exact = METHODS.get("exact")
     assert applicability(exact, DATASETS.get("gauss-gmm8")) is None

@@ -100,7 +100,7 @@ def test_iadb_and_linear_simple_train_to_bitwise_identical_parameters():
     arithmetic, so the trained weights agree bit for bit."""
     from bench.data.datasets import DATASETS
     from bench.run.spec import TrainConfig
-    from bench.run.train import train
+    from bench.run.training import train
 
     cfg = TrainConfig(steps=30, batch_size=64, width=16, depth=2, log_every=10)
     dataset = DATASETS.get("gauss-moons")

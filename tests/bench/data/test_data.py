@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from bench.data.datasets import DATASETS, SQUARE
-from bench.run.sample import draw_noise, draw_source
+from bench.run.sampling import draw_noise, draw_source
 
 
 def draw(sampler, n=4000, seed=0):

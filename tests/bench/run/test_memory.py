@@ -9,7 +9,7 @@ import torch
 
 from bench.nets.mlp import MLP
 from bench.run.memory import PeakMemory
-from bench.run.sample import sample
+from bench.run.sampling import sample
 from bench.solvers import SOLVERS
 from methods import METHODS
 

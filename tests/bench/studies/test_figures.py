@@ -9,7 +9,7 @@ import pytest
 
 from bench.data.datasets import DATASETS
 from bench.evaluate.judge import build_judge
-from bench.run.sample import draw_heldout
+from bench.run.sampling import draw_heldout
 from bench.store.results import ResultStore
 from bench.studies import figures
 from bench.sweep import runner as sweep

@@ -8,9 +8,9 @@ import torch
 from bench.cli import main
 from bench.data.datasets import DATASETS
 from bench.nets.mlp import MLP
-from bench.run.sample import sample
+from bench.run.sampling import sample
 from bench.run.spec import TrainConfig
-from bench.run.train import train
+from bench.run.training import train
 from bench.solvers import SOLVERS
 from bench.tools import perf
 from methods import METHODS

@@ -12,15 +12,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.data.datasets import Dataset
-from bench.nets.mlp import MLP
-from bench.nets.unet import UNet
+from bench.data import Dataset
+from bench.nets import MLP, UNet
 from bench.rng import derive_seed, generator
 from bench.run.device import CPU
 from bench.run.memory import PeakMemory
 from bench.run.spec import TrainConfig
-from bench.store import faults
-from bench.store.files import save_torch_atomically, tensors_hash
+from bench.store import faults, save_torch_atomically, tensors_hash
 from methods import Method
 from methods.base import net_outputs
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from bench.data import images
-from bench.data.datasets import DATASETS, Dataset
-from bench.nets.mlp import CountingNet
+from bench.data import DATASETS, Dataset, images
+from bench.nets import CountingNet
 from bench.rng import generator, per_sample
 from bench.solvers import Solver, uniform_grid
 from bench.store import faults
