@@ -1,6 +1,6 @@
 """Sessions: `nox -s bench` (quick profile: CSV, figures, report), `nox -s report`, `nox -s perf`,
-`nox -s tests`, `nox -s lint`, `nox -s regress` / `nox -s baseline` (the ci profile against results/baseline/),
-`nox -s microbench`.
+`nox -s tests`, `nox -s lint`, `nox -s docs` (the generated docs), `nox -s regress` / `nox -s baseline`
+(the ci profile against results/baseline/), `nox -s microbench`.
 
 All sessions share one virtual environment, `.nox/blendbench`, built once with the
 interpreter that runs nox (torch makes a fresh environment cost minutes and gigabytes) and
@@ -54,6 +54,14 @@ def report(session: nox.Session) -> None:
     python = shared_python(session)
     args = session.posargs or ["--profile", "quick"]
     session.run(python, "-m", "bench", "report", *args, external=True)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Rewrite docs/results.md and the README's pictures (docs/images/) from results/quick/ and its
+    report (or `-- --profile NAME`); run `nox -s bench` first."""
+    python = shared_python(session)
+    session.run(python, "-m", "bench", "docs", *session.posargs, external=True)
 
 
 @nox.session

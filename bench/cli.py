@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="reports root folder")
 
+    p = sub.add_parser("docs", help="write docs/results.md and the README's pictures from a sweep's results and report")
+    p.add_argument("--profile", default="quick", help=f"the sweep's name, e.g. {', '.join(PROFILES)}")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="reports root folder (for the pictures)")
+    p.add_argument("--docs", type=Path, default=Path("docs"), help="the docs folder")
+
     p = sub.add_parser("groundtruth", help="solver orders on exact fields and a model's W2 split (GMM targets)")
     common(p)
     p.add_argument("--reports", type=Path, default=Path("reports"), help="plots root folder")
@@ -230,6 +236,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "plot":
         return _plot(args.folder, args.reports)
+    if args.command == "docs":
+        return _docs(args)
     if args.command == "report":
         return _report(args.results / args.profile, args.reports)
     if args.command == "classifier":
@@ -363,6 +371,21 @@ def _plot(folder: Path, reports_root: Path) -> int:
 
     for path in plot_sweep(folder / "cells.csv", reports_root / folder.name):
         print(f"plot: {path}")
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from reports.docs import write
+
+    folder = args.results / args.profile
+    if not (folder / "cells.csv").exists():
+        raise SpecError(f"no results in {folder} (cells.csv is missing): run `python -m bench sweep --profile "
+                        f"{args.profile}` first")  # fmt: skip
+    if _report(folder, args.reports) != 0:
+        return 1
+    command = "python -m bench docs" + ("" if args.profile == "quick" else f" --profile {args.profile}")
+    for path in write(folder, args.reports / args.profile, args.docs, args.results / "perf", command):
+        print(f"wrote {path}")
     return 0
 
 
