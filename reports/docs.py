@@ -56,15 +56,22 @@ def label_picture(source: Path, target: Path, label: str) -> Path:
     return target
 
 
-def _command_wall(records: list[dict]) -> str | None:
-    """The last sweep command that computed something: its wall time with the report."""
-    commands = [r for r in records if r.get("record") == "command" and r.get("did_work")]
-    if not commands:
-        return None
-    last = commands[-1]
-    return (f"The last `sweep` command that computed something (run `{last.get('run_id', '?')}` and after) took "
-            f"**{float(last['wall_seconds']):.0f} s** in all: the sweep {float(last.get('sweep_seconds', 0)):.0f} s, "
-            f"the report {float(last.get('report_seconds', 0)):.0f} s.")  # fmt: skip
+def _command_walls(records: list[dict]) -> list[str]:
+    """The last sweep command that computed something, and the last one that found everything done:
+    their wall times, the report included."""
+    commands = [r for r in records if r.get("record") == "command"]
+    lines = []
+    for did_work, what in ((True, "computed something"), (False, "found everything done (a warm rerun)")):
+        last = next((r for r in reversed(commands) if bool(r.get("did_work")) == did_work), None)
+        if last is None:
+            continue
+        sweep, report = float(last.get("sweep_seconds", 0)), float(last.get("report_seconds", 0))
+        kept = "" if last.get("report_rebuilt", True) else " (not rebuilt: its inputs were unchanged)"
+        lines.append(f"The last `sweep` command that {what} (revision `{last.get('git_rev', '?')}`, "
+                     f"{last.get('device', '?')}, {last.get('threads', '?')} torch threads) took "
+                     f"**{float(last['wall_seconds']):.1f} s** inside `python -m bench`, after its imports: the sweep "
+                     f"{sweep:.1f} s, the report {report:.1f} s{kept}.")  # fmt: skip
+    return lines
 
 
 def _runs_table(runs: list[dict]) -> pd.DataFrame:
@@ -85,7 +92,7 @@ def _perf_section(perf_dir: Path) -> list[str]:
         perf = pd.read_csv(perf_csv)
         last = perf.groupby("benchmark", sort=False).tail(1)
         keep = [c for c in ("benchmark", "harness_s", "reference_s", "ratio", "ratio_ci95", "repeats", "target",
-                            "verdict", "load_avg", "git_rev", "device", "threads") if c in last]  # fmt: skip
+                            "verdict", "load_average", "git_rev", "device", "threads") if c in last]  # fmt: skip
         parts += ["## What the harness costs (`python -m bench perf`)",
                   f"The last row of each benchmark in `{perf_csv.as_posix()}` (harness time over a bare PyTorch "
                   "loop or torchdiffeq doing the same work; the interval is a distribution-free 95 % interval of "
@@ -116,8 +123,7 @@ def write(results: Path, reports_dir: Path, docs: Path, perf_dir: Path | None = 
              f"Written by `{command}` from `{results.as_posix()}/`: {where}. Every number below is read from "
              "that folder; rerun the command after a sweep to refresh the page.",
              "## The runs", _runs_table(runs).to_markdown(index=False)]  # fmt: skip
-    if (wall := _command_wall(records)) is not None:
-        parts.append(wall)
+    parts += _command_walls(records)
     floors = cells[cells.method == tables.FLOOR_METHOD].groupby(["dataset", "metric"]).value.mean()
     images_dir = docs / "images"
     for dataset in sorted(set(cells.dataset)):
@@ -127,11 +133,11 @@ def write(results: Path, reports_dir: Path, docs: Path, perf_dir: Path | None = 
             continue
         floor = floors.get((dataset, metric))
         seeds = int(stats.seeds.max())
-        spread = f"mean ± sd over {seeds} seeds" if seeds > 1 else "one seed, so no sd (–)"
+        spread = f"mean ± sd over {seeds} seeds" if seeds > 1 else "one seed, so no sd (shown as –)"
         floor_text = f"; the floor (real data against real data) is {floor:.3f}" if floor is not None else ""
         parts += [
             f"## {dataset}: best {metric} within each NFE budget",
-            f"Lower is better ({spread}){floor_text}.",
+            f"Lower is better; {spread}{floor_text}.",
             tables.best_per_budget(stats).to_markdown(index=False),
         ]
     for dataset, name in PICTURES.values():
