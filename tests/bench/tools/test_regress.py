@@ -189,8 +189,11 @@ def test_missing_new_failed_and_nfe_changes_fail(change, verdict):
     assert all(name.startswith("ddpm gauss-moons") for name, _, _ in failed)
 
 
-def test_baseline_then_regress_end_to_end(tmp_path, capsys):
-    """`baseline` on a tiny spec, then `regress`: an unchanged cold rerun passes and prints its table."""
+def test_baseline_then_regress_end_to_end(tmp_path, capsys, monkeypatch):
+    """`baseline` on a tiny spec, then `regress`: an unchanged cold rerun passes and prints its table
+    (in this process: the pin's variables are set, so the CLI does not restart itself)."""
+    for key, value in regress.cpu_pin().items():
+        monkeypatch.setenv(key, value)
     spec = tmp_path / "tiny.toml"
     spec.write_text(
         'name = "tiny"\n[axes]\nmethods = ["iadb"]\ndatasets = ["gauss-moons"]\nseeds = [0, 1]\n'
@@ -210,3 +213,54 @@ def test_baseline_then_regress_end_to_end(tmp_path, capsys):
     (tmp_path / "mine" / "notes.txt").write_text("not a regress run")
     assert main(["regress", "--spec", str(spec), "--baseline", str(base), "--results", str(tmp_path / "mine")]) == 2
     assert (tmp_path / "mine" / "notes.txt").exists()  # never emptied
+
+
+def test_the_cpu_pin_applies_only_where_the_cpu_has_avx2(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 avx512f\n")
+    assert regress.cpu_pin(info) == regress.CPU_PIN
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx\n")
+    assert regress.cpu_pin(info) == {}
+    assert regress.cpu_pin(tmp_path / "nowhere") == {}
+    assert regress.needs_pin({}, regress.CPU_PIN)
+    assert regress.needs_pin({**regress.CPU_PIN, "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, regress.CPU_PIN)
+    assert not regress.needs_pin(dict(regress.CPU_PIN), regress.CPU_PIN)
+    assert not regress.needs_pin({}, {})
+
+
+def test_the_pin_caps_pytorchs_kernels_in_a_new_process():
+    """What the pin is for: a process started with it dispatches PyTorch's kernels at AVX2, whatever
+    the CPU offers beyond (on an AVX2 machine this is what it does anyway)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    env = {**os.environ, **regress.CPU_PIN}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "AVX2"
+
+
+def test_an_unpinned_rerun_restarts_itself_with_the_pin_and_passes_its_exit_code_on(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    import bench.cli
+
+    for key in regress.CPU_PIN:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(regress, "cpu_pin", lambda: dict(regress.CPU_PIN))
+    calls = []
+    monkeypatch.setattr(bench.cli.subprocess, "run", lambda argv, env: calls.append((argv, env))
+                        or subprocess.CompletedProcess(argv, 1))  # fmt: skip
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "cells.csv").write_text("")
+    argv = ["--threads", "1", "regress", "--baseline", str(tmp_path / "base"), "--results", str(tmp_path / "run")]
+    assert main(argv) == 1
+    ((child, env),) = calls
+    assert child == [sys.executable, "-m", "bench", *argv]
+    assert all(env[key] == value for key, value in regress.CPU_PIN.items())
+    assert not (tmp_path / "run").exists()  # the parent computed nothing
+    calls.clear()
+    assert main(["regress", "--baseline", str(tmp_path / "base"), "--against", str(tmp_path / "none")]) == 2
+    assert calls == []  # comparing a finished run needs no pin
