@@ -18,13 +18,17 @@ WORK = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figu
 """The counts of a run's provenance summary that say it computed something."""
 
 
+def records(results: Path) -> list[dict]:
+    """Every record of `results/provenance.jsonl`, runs and commands, oldest first ([] without the file)."""
+    path = results / "provenance.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
 def working_runs(results: Path) -> list[dict]:
     """The provenance records of the runs that computed something (trained, sampled, a floor, a
     figure...): a rerun that found everything done, and the records of the commands around a
     run (`"record": "command"`), change nothing the report shows, so they are left out of it."""
-    path = results / "provenance.jsonl"
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return [r for r in records if "record" not in r and any(r.get("summary", {}).get(k, 1) for k in WORK)]
+    return [r for r in records(results) if "record" not in r and any(r.get("summary", {}).get(k, 1) for k in WORK)]
 
 
 def inputs_digest(results: Path) -> str:
