@@ -16,7 +16,7 @@ from bench.run import SpecError, parse_spec
 ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 200
 SHELL_BLOCKS = ("bash", "sh", "shell", "console")
-OTHER_PROGRAMS = {"pip", "git", "cd", "bash", "apt-get", "mkdocs"}
+OTHER_PROGRAMS = {"pip", "git", "cd", "bash"}
 """Programs a code block may run besides the harness's own: `python -m bench`, `blendbench`, `nox`."""
 BENCH_SESSIONS = {"bench": "sweep", "report": "report", "perf": "perf", "regress": "regress",
                   "baseline": "baseline", "docs": "docs"}  # fmt: skip
