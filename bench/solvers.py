@@ -9,7 +9,7 @@ supplies the function. Solvers never count evaluations: the caller wraps the net
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -85,7 +85,7 @@ class Solver:
     kind: str  # "fixed" (swept over steps), "adaptive" (swept over tolerance) or "native"
     order: int | None
     fn: Callable[..., Tensor] | None
-    description: str
+    description: str = field(metadata={"fingerprint": False})
 
 
 SOLVERS: Registry[Solver] = Registry("solver")

@@ -23,20 +23,32 @@ class UnknownNameError(KeyError):
         return self.args[0]
 
 
+BUILT_IN = "built-in"
+"""The origin of the names blendbench itself registers."""
+
+
 class Registry(Generic[T]):
-    """An ordered mapping from short lowercase names to objects of one kind."""
+    """An ordered mapping from short lowercase names to objects of one kind, each with its origin."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
 
-    def add(self, name: str, item: T) -> T:
+    def add(self, name: str, item: T, origin: str = BUILT_IN) -> T:
+        """Register `item` as `name`; origin says where it came from (recorded in every row)."""
         if name in self._items:
-            raise ValueError(f"{self.kind} {name!r} is already registered")
+            raise ValueError(f"{self.kind} {name!r} is already registered ({self._origins[name]})")
         if name != name.lower() or " " in name:
             raise ValueError(f"{self.kind} names are lowercase without spaces, got {name!r}")
         self._items[name] = item
+        self._origins[name] = origin
         return item
+
+    def origin(self, name: str) -> str:
+        """Where `name` came from: "built-in", or the plugin that registered it."""
+        self.get(name)  # an unknown name: the error that lists the valid ones
+        return self._origins[name]
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of `add`."""

@@ -95,6 +95,8 @@ def build(results: Path, out_dir: Path) -> Path:
     doc = Document(out_dir)
     cells = plots.load_cells(results / "cells.csv")
     training = pd.read_csv(results / "training.csv") if (results / "training.csv").exists() else pd.DataFrame()
+    if not training.empty:  # the loss curves of the networks behind the cells (not of code since replaced)
+        training = training[training.train_key.isin(cells.train_key)]
     figs = background.load_figures(results)
     notes: list[str] = []
     _header(doc, results, cells)

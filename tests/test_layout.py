@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = [
     ["methods"],
-    ["bench.rng", "bench.profiles"],
+    ["bench.rng", "bench.profiles", "bench.fingerprint"],
     ["bench.store"],
     ["bench.data", "bench.nets", "bench.solvers"],
     ["bench.evaluate"],
@@ -175,7 +175,7 @@ def packages() -> list[str]:
     return sorted(module_name(p, ROOT) for p in (ROOT / "bench").rglob("__init__.py"))
 
 
-@pytest.mark.parametrize("package", [*packages(), "bench.solvers", "bench.rng", "methods"])
+@pytest.mark.parametrize("package", [*packages(), "bench.solvers", "bench.rng", "bench.fingerprint", "methods"])
 def test_every_package_names_its_public_surface_and_every_name_resolves(package):
     module = importlib.import_module(package)
     assert module.__doc__ and module.__doc__.strip(), f"{package} has no docstring saying what it holds"

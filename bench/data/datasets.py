@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -27,7 +27,7 @@ class Dataset:
     source: Sampler
     target: Sampler
     gaussian_source: bool
-    description: str
+    description: str = field(metadata={"fingerprint": False})
     dims: tuple[int, ...] = (2,)
     kind: str = "points"
     """'points' (2D, measured by point-cloud metrics) or 'images' (measured through a feature extractor)."""

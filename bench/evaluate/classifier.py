@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.data import ImageSplits, to_model
+from bench.fingerprint import fingerprint
 from bench.rng import derive_seed, generator
 from bench.store import save_torch_atomically as save_atomically
 from bench.store import tensors_hash as weights_hash
@@ -162,8 +163,10 @@ def accuracy(net: Classifier, images: Tensor, labels: Tensor) -> float:
 
 
 def checkpoint_path(splits: ImageSplits, folder: Path, recipe: ClassifierRecipe = RECIPE) -> Path:
-    """`folder / {dataset}-classifier-{key}.pt`, key a hash of the data's content hash and the recipe."""
-    blob = json.dumps({"data": splits.content_hash, "recipe": asdict(recipe)}, sort_keys=True)
+    """`folder / {dataset}-classifier-{key}.pt`, key a hash of the data's content hash, the recipe
+    and the code that trains it (`bench.fingerprint`)."""
+    blob = json.dumps({"data": splits.content_hash, "recipe": asdict(recipe), "code": fingerprint(train_classifier)},
+                      sort_keys=True)  # fmt: skip
     return Path(folder) / f"{splits.name}-classifier-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
 
 

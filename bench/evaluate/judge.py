@@ -50,11 +50,19 @@ class Judge:
         """One {metric, value, value_sd} per metric of the evaluation; samples and reference in
         model space ([-1, 1] for images), shaped [n, *dims]."""
         if self.dataset.kind == "points":
-            return [
-                {"metric": name, "value": METRICS.get(name).fn(samples, reference), "value_sd": ""}
-                for name in self.eval.metrics
-                if name not in LIKELIHOOD_METRICS  # measured on the model, by bench.evaluate.likelihood
-            ]
+            return self.measure_points(samples, reference)
+        return self.measure_images(samples, reference, reference_split)
+
+    def measure_points(self, samples: Tensor, reference: Tensor) -> list[dict]:
+        """2D: each point-cloud metric of the evaluation on the samples against the reference."""
+        return [
+            {"metric": name, "value": METRICS.get(name).fn(samples, reference), "value_sd": ""}
+            for name in self.eval.metrics
+            if name not in LIKELIHOOD_METRICS  # measured on the model, by bench.evaluate.likelihood
+        ]
+
+    def measure_images(self, samples: Tensor, reference: Tensor, reference_split: str = "reference") -> list[dict]:
+        """Images: the image metrics of the evaluation, through the feature extractor."""
         from bench.evaluate.fidelity import image_metrics, inception_metrics, reference_key
 
         name = reference_key(self.dataset.name, reference_split, self.data_hash, len(reference), self.extractor_id)

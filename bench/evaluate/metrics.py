@@ -4,7 +4,7 @@ on images, the names of what bench.evaluate.fidelity measures through a feature 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ class Metric:
     fn: Callable[[Tensor, Tensor], float] | None
     """`fn(samples, reference) -> float` for 2D metrics; None for image metrics, which are
     computed together through the feature extractor (bench.evaluate.fidelity.image_metrics)."""
-    description: str
+    description: str = field(metadata={"fingerprint": False})
     kind: str = "points"
     default: bool = True
     """Part of a track's metrics when its spec names none (the likelihoods cost ODE solves: opt in)."""

@@ -20,7 +20,7 @@ import fcntl
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +33,23 @@ FLOOR_METHOD = "floor"
 """The `method` of the reference rows: the metric of real data against the reference."""
 
 CELL_COLUMNS = [
-    "key", "train_key", "run_id", "method", "dataset", "seed", "solver", "steps", "tol", "nfe",
+    "key", "train_key", "config_key", "run_id", "method", "dataset", "seed", "solver", "steps", "tol", "nfe",
     "metric", "value", "value_sd", "floor", "vs_floor", "status", "reason", "n_samples", "extractor", "data_hash",
     "train_seconds", "sample_seconds",
     "samples_per_second", "train_peak_mb", "sample_peak_mb",
     "git_rev", "torch_version", "numpy_version", "python_version", "device", "threads", "config_hash",
+    "method_origin", "method_code", "solver_origin", "solver_code", "dataset_origin", "dataset_code", "net_code",
+    "harness_code",
     "cell_rows",
 ]  # fmt: skip
+"""`key` hashes everything a cell depends on, code included; `config_key` only what the sweep file
+asks for (bench.sweep.keys). Rows of another version of the code for the same configuration
+are moved to superseded.csv (`ResultStore.supersede`)."""
+CODE_COLUMNS = ["config_key", "method_origin", "method_code", "solver_origin", "solver_code", "dataset_origin",
+                "dataset_code", "net_code", "harness_code"]  # fmt: skip
+"""The columns added when keys began to hold the code: a cells.csv written before has every other
+column, in this order, and is rewritten with these blank when a new version opens it."""
+EARLIER_CELL_COLUMNS = ([c for c in CELL_COLUMNS if c not in CODE_COLUMNS],)
 TRAIN_COLUMNS = ["train_key", "run_id", "method", "dataset", "seed", "step", "loss"]
 
 
@@ -50,8 +60,9 @@ class ResultsMismatch(ValueError):
 class CsvLog:
     """An append-only CSV file with a fixed header."""
 
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        self.path, self.columns = path, columns
+    def __init__(self, path: Path, columns: list[str], earlier: tuple[list[str], ...] = ()) -> None:
+        """earlier: the headers of older versions of the file, which are rewritten to `columns`."""
+        self.path, self.columns, self.earlier = path, columns, earlier
         path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
 
@@ -63,11 +74,15 @@ class CsvLog:
             return
         with open(self.path, newline="") as f:
             header = next(csv.reader(f))
-        if header != self.columns:
+        if header == self.columns:
+            return
+        if header not in self.earlier:
             raise ResultsMismatch(
                 f"{self.path} has other columns than this version of blendbench writes; "
                 f"move it away or choose another results folder"
             )
+        # written by an older version, before some columns existed: the same rows, those blank
+        self.rewrite([{column: row.get(column) or "" for column in self.columns} for row in self.rows()])
 
     def rows(self) -> list[dict[str, str]]:
         with open(self.path, newline="") as f:
@@ -112,7 +127,7 @@ def cut_partial_line(path: Path) -> None:
 
 
 class ResultStore:
-    """`results/<sweep>/`: cells.csv, training.csv, provenance.jsonl, checkpoints/ and grids/."""
+    """`results/<sweep>/`: cells.csv, superseded.csv, training.csv, provenance.jsonl, checkpoints/ and grids/."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -120,7 +135,8 @@ class ResultStore:
         with self.locked():
             remove_stale_temporaries(folder)
             cut_partial_line(folder / "provenance.jsonl")
-            self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS)
+            self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS, EARLIER_CELL_COLUMNS)
+            self.superseded = CsvLog(folder / "superseded.csv", CELL_COLUMNS)
             self.training = CsvLog(folder / "training.csv", TRAIN_COLUMNS)
             self._index = CellIndex(self.cells.path)
             self.done = self._complete_keys()
@@ -200,6 +216,40 @@ class ResultStore:
             self.done = self._complete_keys()  # reads back just the rows appended
         faults.crash_point("cell-added")
         return True
+
+    def supersede(self, current: Mapping[str, str]) -> None:
+        """Keep in cells.csv only the current code's rows of each planned configuration.
+
+        current: {config_key: key} of the planned cells. A complete cell whose configuration is
+        planned under another key (rows of other code; a row written before code counted has
+        its configuration key as key) moves to superseded.csv, and a complete cell there whose
+        key is current again (the code was changed back) moves back, so it is not recomputed.
+        Nothing is deleted. The writes go superseded.csv (with the rows that leave), cells.csv,
+        superseded.csv (without the rows that came back): a crash between two of them leaves
+        rows in both files, never in neither, and the next call finishes the move.
+        """
+        with self.locked():
+            rows = self.cells.rows()
+            old = self.superseded.rows()
+            here, there = complete_keys(rows), complete_keys(old)
+
+            def planned(row: dict[str, str]) -> str | None:
+                return current.get(row["config_key"] or row["key"])
+
+            leaving = {r["key"] for r in rows if r["key"] in here and planned(r) not in (None, r["key"])}
+            back = {r["key"] for r in old if r["key"] in there and r["key"] not in here and planned(r) == r["key"]}
+            staying = here - leaving
+            if not leaving and not back and not any(r["key"] in staying for r in old):
+                return
+            seen = {tuple(r.values()) for r in old}
+            moved = [r for r in rows if r["key"] in leaving and tuple(r.values()) not in seen]
+            if moved:
+                self.superseded.rewrite(old + moved)
+            kept = [r for r in rows if r["key"] not in leaving]
+            if leaving or back:
+                self.cells.rewrite(kept + [r for r in old if r["key"] in back])
+            self.superseded.rewrite([r for r in old + moved if r["key"] not in back and r["key"] not in staying])
+            self.done = self._complete_keys()
 
     def log_training(self, meta: dict, run_id: str) -> None:
         """Append a checkpoint's loss curve to training.csv, once per training key.

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from bench.data import DATASETS, SQUARE, Dataset
+from bench.fingerprint import fingerprint
 from bench.nets import CountingNet
 from bench.rng import deterministic_algorithms, generator
 from bench.run import Spec, Track, applicability, build_net, draw_source, load_checkpoint, stable_hash
@@ -74,8 +75,15 @@ def make_all(spec: Spec, store: ResultStore, groups: list) -> int:
     """
     folder = store.folder / "figures"
     computed = 0
+    newest = _newest(folder)
     for job in plan(spec, store, groups):
-        if (folder / f"{job.kind}-{job.key}.json").exists():
+        path = folder / f"{job.kind}-{job.key}.json"
+        if path.exists():
+            record = json.loads(path.read_text())
+            if record["created"] < newest.get(_ident(record), 0.0):  # the code was changed back: current again
+                write_atomically(
+                    path, json.dumps({**record, "created": time.time()}, indent=1, sort_keys=True).encode()
+                )
             continue
         deterministic_algorithms()  # as in the sweep's cells (set here, when needed)
         start = time.perf_counter()
@@ -85,6 +93,20 @@ def make_all(spec: Spec, store: ResultStore, groups: list) -> int:
         _write(folder, job.kind, job.key, arrays, record)
         computed += 1
     return computed
+
+
+def _ident(record: dict) -> tuple:
+    """What a figure shows, whatever code computed it: the report draws the newest of each."""
+    return record["kind"], record["dataset"], record["seed"], record.get("method"), record.get("interpolant")
+
+
+def _newest(folder: Path) -> dict[tuple, float]:
+    """{figure ident: the creation time of its newest record} in `folder`."""
+    newest: dict[tuple, float] = {}
+    for path in folder.glob("*.json") if folder.exists() else []:
+        record = json.loads(path.read_text())
+        newest[_ident(record)] = max(newest.get(_ident(record), 0.0), record["created"])
+    return newest
 
 
 def _write(folder: Path, kind: str, key: str, arrays: Arrays, record: dict) -> None:
@@ -106,7 +128,24 @@ def _trained(group, store: ResultStore) -> nn.Module | None:
 
 
 def plan(spec: Spec, store: ResultStore, groups: list) -> Iterator[Job]:
-    """The figure jobs of a sweep, in a stable order."""
+    """The figure jobs of a sweep, in a stable order, each keyed also by its code and its dataset's."""
+    for job in _jobs(spec, store, groups):
+        code = _code(BUILDERS[job.kind]), _code(DATASETS.get(job.meta["dataset"]))
+        yield dataclasses.replace(job, key=stable_hash({"job": job.key, "code": code}))
+
+
+_CODE: dict[int, tuple[object, str]] = {}
+
+
+def _code(component: object) -> str:
+    """The fingerprint of a job builder's code (what its computation uses) or of a dataset, once per process."""
+    found = _CODE.get(id(component))
+    if found is None or found[0] is not component:
+        found = _CODE[id(component)] = (component, fingerprint(component))
+    return found[1]
+
+
+def _jobs(spec: Spec, store: ResultStore, groups: list) -> Iterator[Job]:
     cfg = spec.figures
     by = {(g.track.name, g.method, g.dataset, g.seed): g for g in groups}
     for track in spec.tracks:
@@ -328,3 +367,8 @@ def _objective_jobs(track: Track, dataset: Dataset, seed: int, group_of: dict, s
         meta = _meta(dataset, seed, interpolant=simple.interpolant.name, simple=simple_name, complex=complex_name,
                      kind_of_data=dataset.kind)  # fmt: skip
         yield Job("objectives", key, meta, compute)
+
+
+BUILDERS = {"density": _density_job, "samples": _samples_job, "chain": _chain_job, "field": _field_job,
+            "objectives": _objective_jobs}  # fmt: skip
+"""The function that builds each kind of job: its fingerprint (its nested `compute` included) is in the job's key."""

@@ -61,6 +61,7 @@ from bench.run import (
 from bench.solvers import SOLVERS
 from bench.store import FLOOR_METHOD, ResultStore, faults, provenance, remove_stale_temporaries
 from bench.studies import figures
+from bench.sweep import keys
 from methods import METHODS
 from methods.base import net_outputs
 
@@ -74,6 +75,9 @@ class Cell:
     steps: int | None
     tol: float | None
     key: str
+    """Everything the cell's result depends on: its configuration and its code (`bench.sweep.keys`)."""
+    config_key: str = ""
+    """What the sweep file asks for alone (the key of a row written before code counted)."""
 
 
 @dataclass
@@ -84,6 +88,9 @@ class Group:
     train_key: str
     track: Track
     cells: list[Cell] = field(default_factory=list)
+    config_key: str = ""
+    code: dict[str, str] = field(default_factory=dict)
+    """The fingerprints of the code its network depends on (`bench.sweep.keys.training_code`)."""
 
 
 @dataclass
@@ -107,7 +114,8 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
     """Every training group of the spec with its sampling cells, in a stable order.
 
     extractors: the extractor id of each image dataset (`Judge.extractor_id`); it is part of
-    the key of every image cell, so a new extractor measures the cells again.
+    the key of every image cell, so a new extractor measures the cells again. Every key also
+    holds the fingerprints of the code its result depends on (`bench.sweep.keys`).
     """
     extractors = extractors or {}
     groups = []
@@ -118,17 +126,22 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
         for method, dataset, seed in itertools.product(axes.methods, axes.datasets, axes.seeds):
             # "batches": since this version every method trains on the same batches (one stream per
             # dataset and seed), so networks trained before, on per-method streams, are not reused
-            train_key = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg,
-                                     "batches": "shared"})  # fmt: skip
-            group = Group(method, dataset, seed, train_key, track)
+            train_config = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg,
+                                        "batches": "shared"})  # fmt: skip
+            code = keys.training_code(method, dataset)
+            train_key = keys.with_code(train_config, code)
+            group = Group(method, dataset, seed, train_key, track, config_key=train_config, code=code)
             extractor = {"extractor": extractors[dataset]} if dataset in extractors else {}
             for solver in axes.solvers:
                 adaptive = SOLVERS.get(solver).kind == "adaptive"
                 settings = [(None, tol) for tol in axes.tolerances] if adaptive else [(k, None) for k in axes.steps]
+                solver_code = keys.cell_code(track, dataset, solver)
                 for steps, tol in settings:
-                    cell = {"train_key": train_key, "solver": solver, "steps": steps, "tol": tol, "eval": eval_cfg,
+                    cell = {"train_key": train_config, "solver": solver, "steps": steps, "tol": tol, "eval": eval_cfg,
                             **extractor}  # fmt: skip
-                    group.cells.append(Cell(method, dataset, seed, solver, steps, tol, stable_hash(cell)))
+                    config = stable_hash(cell)
+                    key = keys.with_code(config, solver_code, train=train_key)
+                    group.cells.append(Cell(method, dataset, seed, solver, steps, tol, key, config))
             groups.append(group)
     return groups
 
@@ -160,6 +173,8 @@ def run(spec: Spec, results_root: Path, *, progress: bool | None = None, incepti
     prov = _new_run(spec, device)
     summary = Summary()
     todo = plan(spec, extractor_ids(judges)) if groups else []
+    planned = [cell for _, cell in floor_cells(spec, judges)] + [cell for group in todo for cell in group.cells]
+    store.supersede({cell.config_key: cell.key for cell in planned})  # rows of other code: out of cells.csv
     pending_total = sum(c.key not in store.done for g in todo for c in g.cells)
     bar = tqdm(
         total=pending_total, desc=spec.name, unit="cell", disable=(not progress) if progress is not None else None
@@ -249,10 +264,14 @@ def extractor_ids(judges: Mapping[tuple[str, str], Judge]) -> dict[str, str]:
 
 
 def floor_key(track: Track, dataset: str, seed: int | None, judge: Judge) -> str:
-    """The key of the floor cell that a cell of (track, dataset, seed) is read against.
+    """The key of the floor cell that a cell of (track, dataset, seed) is read against: its
+    configuration (`floor_config_key`) and the code of the dataset, the draws and the evaluation."""
+    return keys.with_code(floor_config_key(track, dataset, seed, judge), keys.floor_code(track, dataset))
 
-    2D floors depend on the seed (the draws do); an image floor is one per (dataset, sample
-    count, extractor), since its held-out and reference images are fixed.
+
+def floor_config_key(track: Track, dataset: str, seed: int | None, judge: Judge) -> str:
+    """What a floor cell measures. 2D floors depend on the seed (the draws do); an image floor is
+    one per (dataset, sample count, extractor), since its held-out and reference images are fixed.
     """
     if judge.dataset.kind == "images":
         return stable_hash({"floor": dataset, "eval": _floor_eval(track), "extractor": judge.extractor_id,
@@ -274,7 +293,8 @@ def floor_cells(spec: Spec, judges: Mapping[tuple[str, str], Judge]) -> list[tup
             seeds = [None] if judge.dataset.kind == "images" else track.axes.seeds
             for seed in seeds:
                 key = floor_key(track, dataset, seed, judge)
-                cells.setdefault(key, (track, Cell(FLOOR_METHOD, dataset, seed, "", None, None, key)))
+                config = floor_config_key(track, dataset, seed, judge)
+                cells.setdefault(key, (track, Cell(FLOOR_METHOD, dataset, seed, "", None, None, key, config)))
     return list(cells.values())
 
 
@@ -301,9 +321,10 @@ def _run_floor(track: Track, cell: Cell, judge: Judge, store: ResultStore, prov:
 def _row(cell: Cell, group: Group, prov: dict, **values: object) -> dict:
     blank = lambda value: "" if value is None else value  # noqa: E731
     row = {
-        "key": cell.key, "train_key": group.train_key, "method": cell.method, "dataset": cell.dataset,
-        "seed": blank(cell.seed), "solver": cell.solver, "steps": blank(cell.steps), "tol": blank(cell.tol), **prov,
-        "value_sd": "", "floor": "", "vs_floor": "", "extractor": "", "data_hash": "",
+        "key": cell.key, "train_key": group.train_key, "config_key": cell.config_key, "method": cell.method,
+        "dataset": cell.dataset, "seed": blank(cell.seed), "solver": cell.solver, "steps": blank(cell.steps),
+        "tol": blank(cell.tol), **prov, "value_sd": "", "floor": "", "vs_floor": "", "extractor": "", "data_hash": "",
+        **keys.provenance(group.track, cell.method, cell.dataset, cell.solver or None).row(),
     }  # fmt: skip
     row.update(values)
     return row
@@ -328,7 +349,8 @@ def obtain_model(group: Group, store: ResultStore, prov: dict, summary: Summary,
         net = trained.net
         meta = {"train_key": group.train_key, "seconds": trained.seconds, "peak_mb": trained.peak_mb,
                 "method": group.method, "dataset": group.dataset, "seed": group.seed,
-                "train": dataclasses.asdict(recipe), "losses": trained.losses}  # fmt: skip
+                "train": dataclasses.asdict(recipe), "losses": trained.losses, "config_key": group.config_key,
+                "code": group.code}  # fmt: skip
         save_checkpoint(ckpt, net, meta)
         summary.trained += 1
     store.log_training(meta, prov["run_id"])

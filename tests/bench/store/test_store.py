@@ -62,3 +62,69 @@ def test_deterministic_algorithms_turns_on_atens_flag() -> None:
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(True)
+
+
+def _versioned(key: str, config: str) -> list[dict]:
+    return [{**row, "config_key": config} for row in _cell(key)]
+
+
+def _keys(rows: list[dict]) -> list[str]:
+    return sorted(row["key"] for row in rows)
+
+
+def test_supersede_moves_the_rows_of_other_code_aside_and_back(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.add_cell(_versioned("old-a", "a"))
+    store.add_cell(_versioned("b", "b"))
+    store.add_cell(_cell("legacy-c"))  # written before config_key existed: its key is its configuration
+    store.supersede({"a": "new-a", "b": "b", "legacy-c": "new-c", "d": "new-d"})
+    assert _keys(store.cells.rows()) == ["b", "b"] and store.done == {"b"}
+    assert _keys(store.superseded.rows()) == ["legacy-c"] * 2 + ["old-a"] * 2
+    store.add_cell(_versioned("new-a", "a"))
+    store.supersede({"a": "old-a"})  # the code was changed back: its rows return, the newer ones go aside
+    assert store.done == {"old-a", "b"}
+    assert _keys(store.superseded.rows()) == ["legacy-c"] * 2 + ["new-a"] * 2
+    store.supersede({"a": "old-a"})  # nothing to do: nothing changes
+    assert _keys(store.cells.rows()) == ["b"] * 2 + ["old-a"] * 2
+
+
+def test_supersede_finishes_a_move_a_crash_interrupted(tmp_path: Path) -> None:
+    """A move writes superseded.csv (with the leaving rows), cells.csv, then superseded.csv again
+    (without the returning rows): whichever write a crash stops before, no row is lost, and the
+    next call leaves each row in exactly one file."""
+    store = ResultStore(tmp_path)
+    store.add_cell(_versioned("old-a", "a"))
+    store.add_cell(_versioned("back-b", "b"))
+    store.superseded.rewrite(store.cells.rows()[2:])  # back-b is aside, its code changed earlier
+    store.cells.rewrite(store.cells.rows()[:2])
+    store.refresh()
+    # died after the first write: old-a's rows are in both files
+    store.superseded.rewrite(store.superseded.rows() + store.cells.rows())
+    store.supersede({"a": "new-a", "b": "back-b"})
+    assert _keys(store.cells.rows()) == ["back-b"] * 2
+    assert _keys(store.superseded.rows()) == ["old-a"] * 2
+    # died after the second write of a return: back-b is in both files
+    store.superseded.rewrite(store.superseded.rows() + store.cells.rows())
+    store.supersede({"a": "new-a", "b": "back-b"})
+    assert _keys(store.cells.rows()) == ["back-b"] * 2 and _keys(store.superseded.rows()) == ["old-a"] * 2
+
+
+def test_a_cells_file_of_the_earlier_layout_is_rewritten_and_an_unknown_one_refused(tmp_path: Path) -> None:
+    import csv
+
+    import pytest
+
+    from bench.store.results import CODE_COLUMNS, ResultsMismatch
+
+    earlier = [c for c in CELL_COLUMNS if c not in CODE_COLUMNS]
+    with open(tmp_path / "cells.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, earlier, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([{**{c: row[c] for c in earlier}, "cell_rows": "2"} for row in _cell("k")])
+    store = ResultStore(tmp_path)
+    assert store.done == {"k"} and list(store.cells.rows()[0]) == CELL_COLUMNS
+    assert store.cells.rows()[0]["reason"] == "a,b\nc" and store.cells.rows()[0]["config_key"] == ""
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "cells.csv").write_text(",".join([*earlier[:-1], "extra", "cell_rows"]) + "\n")
+    with pytest.raises(ResultsMismatch):
+        ResultStore(tmp_path / "other")
