@@ -246,6 +246,7 @@ class _Walker:
         it: its default values and the variables it closes over (two closures of one `def` differ)."""
         if not self.is_followed(fn):
             return {"external": qualified_name(fn)}
+        fn = inspect.unwrap(fn)  # a decorated function (`@torch.no_grad()`): the code it wraps
         if id(fn) in self._describing:  # a closure that refers to itself
             return {"self": qualified_name(fn)}
         self._describing.add(id(fn))
@@ -360,6 +361,8 @@ def _function_of(attr: object) -> types.FunctionType | None:
         attr = attr.fget
     elif isinstance(attr, functools.cached_property):
         attr = attr.func
+    if isinstance(attr, types.FunctionType):
+        attr = inspect.unwrap(attr)
     return attr if isinstance(attr, types.FunctionType) else None
 
 

@@ -218,6 +218,28 @@ def test_state_does_not_count_and_a_dispatch_table_does(tmp_path):
     assert not same_code(tmp_path, source.replace("return 2 * x", "return 3 * x"), source, pick=lambda m: m.load)
 
 
+def test_a_decorated_function_counts_by_the_code_it_wraps(tmp_path):
+    """`@torch.no_grad()` replaces a function by torch's wrapper: what counts is the wrapped code."""
+    source = """
+        import torch
+
+        def helper(x):
+            return x + 1
+
+        @torch.no_grad()
+        def run(x):
+            return helper(x)
+
+        class Holder:
+            @torch.no_grad()
+            def run(self, x):
+                return helper(x)
+    """
+    edit = source.replace("return x + 1", "return x + 2")
+    assert not same_code(tmp_path, edit, source, pick=lambda m: m.run)
+    assert not same_code(tmp_path, edit, source, pick=lambda m: m.Holder())
+
+
 def test_cycles_end(tmp_path):
     module = load(
         tmp_path,
