@@ -44,7 +44,7 @@ import linecache
 import sys
 import textwrap
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -157,7 +157,6 @@ class _Walker:
         self.followed = set(HARNESS) | {p for p in map(top_package, roots) if p}
         self.code: dict[str, object] = {}
         self._describing: set[int] = set()
-        self._state: dict[str, set[str]] = {}
 
     def digest(self) -> str:
         described = [self.describe(root) for root in self.roots]
@@ -264,9 +263,7 @@ class _Walker:
         """Add a followed function's or class's entry to `self.code` (once); return its name there:
         the qualified name, with the source's hash for a lambda or an inner function (whose
         qualified names are not unique in a module)."""
-        source = normalized_source(obj)
-        if source is None and isinstance(obj, types.FunctionType):
-            source = _code_hash(obj.__code__)
+        source = _source_of(obj)
         name = qualified_name(obj)
         if "<" in name:
             name = f"{name}#{_hash(source, 8)}"
@@ -324,15 +321,8 @@ class _Walker:
 
     def state_names(self, module_name: str) -> set[str]:
         """The names a module's functions assign with `global`: state, not code (a probe's result)."""
-        if module_name not in self._state:
-            module = sys.modules.get(module_name)
-            try:
-                tree = ast.parse(inspect.getsource(module)) if module is not None else None
-            except (OSError, TypeError, SyntaxError):
-                tree = None
-            nodes = ast.walk(tree) if tree else ()
-            self._state[module_name] = {n for node in nodes if isinstance(node, ast.Global) for n in node.names}
-        return self._state[module_name]
+        module = sys.modules.get(module_name)
+        return _memo(module, _global_names) if module is not None else set()
 
     def describe_reference(self, value: Any) -> object:
         """A name a function uses: followed code and values in full, anything else by name. A
@@ -351,6 +341,40 @@ class _Walker:
         ):
             return self.describe(value)
         return {"external": qualified_name(type(value))}
+
+
+_MEMO: dict[tuple[str, int], tuple[object, object]] = {}
+
+
+def _memo(obj: object, compute: Callable[[Any], Any]) -> Any:
+    """`compute(obj)`, once per process for one function, class or module object (an edited
+    and re-imported module makes new objects, so a new process or a re-import sees the edit)."""
+    key = (compute.__name__, id(obj))
+    found = _MEMO.get(key)
+    if found is None or found[0] is not obj:
+        found = _MEMO[key] = (obj, compute(obj))
+    return found[1]
+
+
+def _source_of(obj: types.FunctionType | type) -> str | None:
+    """The normalized source of a function or class (its instructions when it has no source), memoized."""
+
+    def source(obj: types.FunctionType | type) -> str | None:
+        text = normalized_source(obj)
+        if text is None and isinstance(obj, types.FunctionType):
+            return _code_hash(obj.__code__)
+        return text
+
+    return _memo(obj, source)
+
+
+def _global_names(module: types.ModuleType) -> set[str]:
+    """The names a module's functions assign with `global`."""
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    return {name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names}
 
 
 def _function_of(attr: object) -> types.FunctionType | None:
