@@ -9,8 +9,10 @@ of the harness):
 
 - a function: its source, parsed, so comments, docstrings, blank lines and where it sits in the
   file do not count; its default values and the variables it closes over; and, transitively,
-  every function, class and module-level value it names (also through `module.attribute`, and
-  names it imports inside its body) that belongs to a *followed* package. A module-level dict,
+  every function, class and module-level value it names (also through `module.attribute`) that
+  belongs to a *followed* package. A module it imports inside its body counts by its whole
+  source, read without importing it (so that planning a sweep never pays for an import that
+  only measuring needs, and the key is the same whether or not the module was loaded). A module-level dict,
   list or set is state (a cache, a counter, a setting), not code: it counts only through the
   functions and classes it holds, so a constant table should be a tuple or a frozen dataclass;
   and a name the module's functions assign with `global` is state too, and does not count;
@@ -38,9 +40,11 @@ import dis
 import functools
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
 import linecache
+import os
 import sys
 import textwrap
 import types
@@ -104,6 +108,11 @@ def normalized_source(obj: object) -> str | None:
         tree = ast.parse(textwrap.dedent(text))
     except SyntaxError:  # a lambda inside a larger expression: its lines, as written
         return " ".join(text.split())
+    return _normalized(tree)
+
+
+def _normalized(tree: ast.AST) -> str:
+    """A syntax tree's dump without docstrings and positions."""
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
@@ -295,13 +304,12 @@ class _Walker:
                 for module_name, imported in _imports(code, package):
                     if module_name.split(".")[0] not in self.followed:
                         continue
-                    module = importlib.import_module(module_name)
-                    modules.append(module)
-                    for item in imported:
-                        value = getattr(module, item, None)
-                        if value is None:  # `from package import submodule`
-                            value = importlib.import_module(f"{module_name}.{item}")
-                        found.setdefault(f"{module_name}.{item}", self.describe_reference(value))
+                    # imported inside the body, so maybe never at all in this process: the whole
+                    # source of the module (and of a submodule imported from a package), read, not imported
+                    found.setdefault(f"import {module_name}", _module_source(module_name))
+                    if _is_package(module_name):  # `from package import submodule`
+                        for item in imported:
+                            found.setdefault(f"import {module_name}.{item}", _module_source(f"{module_name}.{item}"))
                 state = self.state_names(fn.__module__)
                 for item in sorted(names - state):
                     if item in scope:
@@ -366,6 +374,42 @@ def _source_of(obj: types.FunctionType | type) -> str | None:
         return text
 
     return _memo(obj, source)
+
+
+def _module_source(name: str) -> str | None:
+    """The hash of a module's normalized source, found without importing it (None: not a module,
+    e.g. a function imported from a package, which the package's own source covers)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    path = spec.origin
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _FILES:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            _FILES[key] = _hash(_normalized(ast.parse(text)))
+        except SyntaxError:
+            _FILES[key] = _hash(text)
+    return _FILES[key]
+
+
+_FILES: dict[tuple[str, int, int], str] = {}
+
+
+def _is_package(name: str) -> bool:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.submodule_search_locations is not None
 
 
 def _global_names(module: types.ModuleType) -> set[str]:
