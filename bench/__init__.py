@@ -4,9 +4,10 @@
   `bench.fingerprint`: code fingerprints, the code part of every result's key.
 - `bench.store`: results folders, atomic writes, crash points, provenance.
 - `bench.data` (datasets), `bench.nets` (networks), `bench.solvers` (ODE solvers).
+- `bench.plugins`: methods, solvers, datasets and networks from entry points and plugin files.
 - `bench.evaluate`: metrics on points and images, the classifier extractor, likelihoods.
 - `bench.run`: one cell's work: the sweep file (spec), training, sampling, device.
-- `bench.studies`: the background post's experiments.
+- `bench.studies`: the background post's experiments; `bench.check`: a plugin's conformance check.
 - `bench.sweep`: the sweep runner, its keys (configuration and code) and its executors (pool, SLURM).
 - `bench.tools`: perf and regress, about the harness itself.
 - `bench.cli`: `python -m bench COMMAND`.

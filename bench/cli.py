@@ -18,8 +18,10 @@ from typing import NoReturn
 
 import torch
 
+from bench import plugins
 from bench.data import DATASETS, DataUnavailable, images
 from bench.evaluate import METRICS, ExtractorUnavailable
+from bench.nets import NETS
 from bench.run import (
     PROFILES,
     Axes,
@@ -40,20 +42,21 @@ __all__ = ["build_parser", "main"]
 
 
 def _listing() -> list[str]:
-    lines = []
+    """One line per name: its kind, name, origin (built-in, a distribution and its version, or a
+    plugin's file or module) and what it is."""
+    rows = []
     for name, method in METHODS.items():
         source = "needs a Gaussian source" if method.needs_gaussian_source else "any source"
         native = f"; native samplers: {', '.join(method.native_samplers)}" if method.native_samplers else ""
-        lines.append(f"method   {name:20s} {type(method).__name__}, {source}{native}")
-    for name, solver in SOLVERS.items():
-        lines.append(f"solver   {name:20s} {solver.description}")
-    for name, dataset in DATASETS.items():
-        lines.append(f"dataset  {name:20s} {dataset.description}")
-    for name, metric in METRICS.items():
-        lines.append(f"metric   {name:20s} {metric.description}")
-    for name in PROFILES:
-        lines.append(f"profile  {name}")
-    return lines
+        rows.append(("method", name, METHODS.origin(name), f"{type(method).__name__}, {source}{native}"))
+    rows += [("solver", name, SOLVERS.origin(name), solver.description) for name, solver in SOLVERS.items()]
+    rows += [("dataset", name, DATASETS.origin(name), dataset.description) for name, dataset in DATASETS.items()]
+    rows += [("net", name, NETS.origin(name), f"{factory.description} ({', '.join(factory.kinds)})")
+             for name, factory in NETS.items()]  # fmt: skip
+    rows += [("metric", name, METRICS.origin(name), metric.description) for name, metric in METRICS.items()]
+    rows += [("profile", name, "built-in", "") for name in PROFILES]
+    width = max(len(origin) for _kind, _name, origin, _text in rows)
+    return [f"{kind:8s} {name:20s} {origin:{width}s} {text}".rstrip() for kind, name, origin, text in rows]
 
 
 def _base_spec(args: argparse.Namespace):
@@ -121,12 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="list methods, solvers, datasets, metrics and profiles, one per line")
+    def plugin_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--plugin", action="append", default=[], metavar="PATH|MODULE",
+                       help="a local plugin file or module to load (repeatable; see docs/extending.md)")  # fmt: skip
+        p.add_argument("--no-plugins", action="store_true",
+                       help=f"skip installed plugins (entry points); also {plugins.ENV_NO_PLUGINS}=1")  # fmt: skip
+
+    p = sub.add_parser("list", help="list methods, solvers, datasets, nets, metrics and profiles, with their origins")
+    plugin_options(p)
+    p = sub.add_parser("check", help="check that methods, solvers, datasets or nets keep their contract")
+    p.add_argument("names", nargs="+", metavar="NAME", help="registry names (a plugin's, or built-in)")
+    plugin_options(p)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--profile", default="quick", help=f"built-in spec: {', '.join(PROFILES)}")
         p.add_argument("--spec", type=Path, help="a sweep TOML file (overrides --profile)")
         p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
+        plugin_options(p)
 
     p = sub.add_parser("sweep", help="run every missing cell of a sweep, then build its report")
     common(p)
@@ -223,11 +237,34 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     images.configure(data_root=args.data_root, download=args.download)
     try:
+        _load_plugins(args)
         return _dispatch(args)
     except (SpecError, UnknownNameError, ResultsMismatch, DataUnavailable, ExtractorUnavailable,
-            ForeignCheckpoint) as err:  # fmt: skip
+            ForeignCheckpoint, plugins.PluginError) as err:  # fmt: skip
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+DISCOVERS_PLUGINS = ("list", "check", "sweep", "train", "sample", "groundtruth", "perf", "classifier")
+"""The commands that load installed plugins (entry points); the regression baseline never does."""
+
+
+def _load_plugins(args: argparse.Namespace) -> None:
+    """Installed plugins (unless --no-plugins), then the --plugin files and modules."""
+    if args.command in DISCOVERS_PLUGINS and not getattr(args, "no_plugins", False):
+        plugins.load_entry_points()
+    plugins.load(getattr(args, "plugin", ()))
+
+
+def _check(names: list[str]) -> int:
+    from bench.check import check
+
+    results = check(names)
+    for result in results:
+        print(result.line())
+    counts = {status: sum(r.status == status for r in results) for status in ("PASS", "FAIL", "SKIP")}
+    print(f"check: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+    return 1 if counts["FAIL"] else 0
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -238,6 +275,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         print("\n".join(_listing()))
         return 0
+    if args.command == "check":
+        return _check(args.names)
     if args.command == "plot":
         return _plot(args.folder, args.reports)
     if args.command == "docs":
@@ -348,6 +387,7 @@ def _regress(args: argparse.Namespace) -> int:
 
     if args.command == "regress" and not (args.baseline / "cells.csv").exists():
         raise SpecError(f"no baseline in {args.baseline} (cells.csv is missing); create it with `nox -s baseline`")
+    os.environ[plugins.ENV_NO_PLUGINS] = "1"  # the baseline is the harness's alone, in this process and its children
     pin = regress.cpu_pin()
     if getattr(args, "against", None) is None and regress.needs_pin(dict(os.environ), pin):
         # The caps are read when torch loads: rerun this command in a child started with them.

@@ -50,6 +50,14 @@ class Registry(Generic[T]):
         self.get(name)  # an unknown name: the error that lists the valid ones
         return self._origins[name]
 
+    def snapshot(self) -> tuple[dict[str, T], dict[str, str]]:
+        """The registry's contents, to `restore` later (plugin loading is all or nothing)."""
+        return dict(self._items), dict(self._origins)
+
+    def restore(self, snapshot: tuple[dict[str, T], dict[str, str]]) -> None:
+        """Put back what `snapshot` returned: names added since are gone."""
+        self._items, self._origins = dict(snapshot[0]), dict(snapshot[1])
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of `add`."""
         return lambda item: self.add(name, item)

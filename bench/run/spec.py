@@ -20,8 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bench import plugins
 from bench.data import DATASETS
 from bench.evaluate import METRICS
+from bench.nets import NETS
 from bench.solvers import SOLVERS
 from methods import METHODS
 from methods.registry import Registry, UnknownNameError
@@ -52,6 +54,9 @@ class TrainConfig:
     """Images: the UNet works on patch x patch pixel blocks (space-to-depth); 1 = full resolution."""
     bf16: bool = False
     """On a CUDA device, train under bf16 autocast (ignored on a CPU)."""
+    net: str = ""
+    """The network factory (`bench.nets.NETS`, or a plugin's); empty: the built-in one of the
+    dataset's kind (`mlp` for points, `unet` for images)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class EvalConfig:
     stream, so the batch size changes a sample only by floating-point rounding."""
 
 
-ADDED_LATER = {"TrainConfig": {"bf16": False}, "EvalConfig": {"batch_size": 0}}
+ADDED_LATER = {"TrainConfig": {"bf16": False, "net": ""}, "EvalConfig": {"batch_size": 0}}
 """Config fields added after results existed, and the value they had implicitly before: at that
 value they are left out of cache keys, so adding the field kept the results on disk valid."""
 
@@ -165,16 +170,22 @@ def load_spec(path: Path) -> Spec:
         text = Path(path).read_text()
     except OSError as err:
         raise SpecError(f"cannot read spec file {path}: {err.strerror}") from None
-    return parse_spec(text, source=str(path))
+    return parse_spec(text, source=str(path), base=Path(path).parent)
 
 
-def parse_spec(text: str, source: str = "spec") -> Spec:
-    """Parse and validate a TOML spec (parsed with tomllib, never executed)."""
+def parse_spec(text: str, source: str = "spec", base: Path | None = None) -> Spec:
+    """Parse and validate a TOML spec (parsed with tomllib, never executed). Its `plugins`, local
+    plugin files (relative to `base`, the spec's folder) or modules, are loaded first, so that the
+    names they register are valid in it (`bench.plugins.load`)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{source}: malformed TOML: {err}") from None
-    _check_keys(raw, {"name", "tracks", "figures"} | TRACK_KEYS, source)
+    _check_keys(raw, {"name", "tracks", "figures", "plugins"} | TRACK_KEYS, source)
+    refs = raw.get("plugins", [])
+    if not isinstance(refs, list) or not all(isinstance(r, str) and r for r in refs):
+        raise SpecError(f"{source}: plugins must be a list of plugin files or module names, got {refs!r}")
+    plugins.load(refs, base)
     name = raw.get("name")
     if not isinstance(name, str) or not _plain_name(name) or name.startswith("_"):
         raise SpecError(f"{source}: 'name' must be a non-empty string of letters, digits, '-' or '_', "
@@ -284,6 +295,11 @@ def _validate(spec: Track, source: str) -> None:
     _check_names(axes.methods, METHODS, source)
     _check_names(axes.solvers, SOLVERS, source)
     _check_names(spec.eval.metrics, METRICS, source)
+    if spec.train.net:
+        _check_names((spec.train.net,), NETS, source)
+        if spec.kind not in NETS.get(spec.train.net).kinds:
+            valid = ", ".join(n for n, f in NETS.items() if spec.kind in f.kinds)
+            raise SpecError(f"{source}: net {spec.train.net!r} does not build for {spec.kind} datasets; valid: {valid}")
     wrong = [m for m in spec.eval.metrics if METRICS.get(m).kind != spec.kind]
     if wrong:
         valid = ", ".join(n for n, m in METRICS.items() if m.kind == spec.kind)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from bench.data import Dataset
-from bench.nets import MLP, UNet
+from bench.nets import NETS, default_net
 from bench.rng import derive_seed, generator
 from bench.run.device import CPU
 from bench.run.memory import PeakMemory
@@ -39,16 +39,20 @@ class Trained:
     peak_mb: float
 
 
+def net_factory(dataset: Dataset, cfg: TrainConfig) -> str:
+    """The name of the network factory a track trains with: its `train.net`, else the built-in
+    one of the dataset's kind (an MLP on 2D points, a UNet on images)."""
+    return cfg.net or default_net(dataset.kind)
+
+
 def build_net(dataset: Dataset, cfg: TrainConfig, seed: int, outputs: int = 1) -> nn.Module:
-    """The shared network of the dataset's kind (an MLP on 2D points, a UNet on images),
-    initialised from its own seed without touching the global RNG. outputs: how many fields of
-    the data's shape it returns side by side along dim 1 (`methods.base.net_outputs`)."""
+    """The shared network (`net_factory`), initialised from its own seed without touching the
+    global RNG. outputs: how many fields of the data's shape it returns side by side along dim 1
+    (`methods.base.net_outputs`)."""
+    factory = NETS.get(net_factory(dataset, cfg))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
-        if dataset.kind == "images":
-            return UNet(dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, patch=cfg.patch,
-                        outputs=outputs)  # fmt: skip
-        return MLP(dim=dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, outputs=outputs)
+        return factory.build(dataset, cfg, seed, outputs)
 
 
 def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from bench import plugins
 from bench.data import images
 from bench.run import CPU, Spec, SpecError
 from bench.sweep import runner as sweep
@@ -82,7 +83,8 @@ def run(spec: Spec, results_root: Path, parallel: Parallel = Parallel(), *, prog
                          make_figures=make_figures)  # fmt: skip
     start = time.perf_counter()
     data = (images.SETTINGS.data_root.resolve(), images.SETTINGS.download)
-    job = (spec, Path(results_root).resolve(), parallel.worker_threads(), inception_weights, str(device), data)
+    job = (spec, Path(results_root).resolve(), parallel.worker_threads(), inception_weights, str(device), data,
+           plugins.state())  # fmt: skip
     count = parallel.worker_count()
     if parallel.executor == "pool":
         # spawn, not fork: a forked child inherits torch's thread pools in an undefined state
@@ -112,9 +114,10 @@ def run(spec: Spec, results_root: Path, parallel: Parallel = Parallel(), *, prog
 
 
 def _worker(spec: Spec, results_root: Path, threads: int, inception_weights: Path | None, device: str,
-            data: tuple[Path, bool]) -> sweep.Summary:  # fmt: skip
+            data: tuple[Path, bool], loaded: tuple[bool, tuple[str, ...]] = (False, ())) -> sweep.Summary:  # fmt: skip
     """One worker: `sweep.run` sharing groups, with its share of the CPU threads (restored after,
-    for the calling process) and the caller's data settings."""
+    for the calling process), the caller's data settings and the plugins it had loaded."""
+    plugins.restore_state(loaded)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     images.configure(*data)

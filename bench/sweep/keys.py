@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from bench.data import DATASETS, Dataset
 from bench.evaluate import LIKELIHOOD_METRICS, METRICS, Judge, likelihood
 from bench.fingerprint import fingerprint
+from bench.nets import NETS
 from bench.run import (
     Track,
     build_net,
@@ -34,6 +35,7 @@ from bench.run import (
     draw_heldout,
     draw_noise,
     draw_source,
+    net_factory,
     sample,
     stable_hash,
     train,
@@ -79,10 +81,16 @@ class Provenance:
         return dict(vars(self))
 
 
-def training_code(method: str, dataset: str) -> dict[str, str]:
+def net_code(track: Track, dataset: str) -> str:
+    """The network's code: `build_net` and the track's network factory (a registry counts by its
+    kind only, so the factory it looks up is named here)."""
+    return code_of(build_net, NETS.get(net_factory(DATASETS.get(dataset), track.train)))
+
+
+def training_code(track: Track, method: str, dataset: str) -> dict[str, str]:
     """The fingerprints a training group's checkpoint depends on."""
     return {"method": code_of(METHODS.get(method)), "dataset": code_of(DATASETS.get(dataset)),
-            "net": code_of(build_net), "harness": code_of(*TRAINING)}  # fmt: skip
+            "net": net_code(track, dataset), "harness": code_of(*TRAINING)}  # fmt: skip
 
 
 def evaluation_code(track: Track, dataset: Dataset) -> str:
@@ -121,7 +129,7 @@ def provenance(track: Track, method: str, dataset: str, solver: str | None) -> P
         solver_code=code_of(SOLVERS.get(solver)) if solver else "",
         dataset_origin=DATASETS.origin(dataset),
         dataset_code=code_of(dataset_),
-        net_code=code_of(build_net) if solver else "",
+        net_code=net_code(track, dataset) if solver else "",
         harness_code=stable_hash({"harness": harness, "eval": evaluation_code(track, dataset_)}),
     )
 

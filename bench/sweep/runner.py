@@ -128,7 +128,7 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
             # dataset and seed), so networks trained before, on per-method streams, are not reused
             train_config = stable_hash({"method": method, "dataset": dataset, "seed": seed, "train": train_cfg,
                                         "batches": "shared"})  # fmt: skip
-            code = keys.training_code(method, dataset)
+            code = keys.training_code(track, method, dataset)
             train_key = keys.with_code(train_config, code)
             group = Group(method, dataset, seed, train_key, track, config_key=train_config, code=code)
             extractor = {"extractor": extractors[dataset]} if dataset in extractors else {}
