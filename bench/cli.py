@@ -387,13 +387,13 @@ def _regress(args: argparse.Namespace) -> int:
 
     if args.command == "regress" and not (args.baseline / "cells.csv").exists():
         raise SpecError(f"no baseline in {args.baseline} (cells.csv is missing); create it with `nox -s baseline`")
-    os.environ[plugins.ENV_NO_PLUGINS] = "1"  # the baseline is the harness's alone, in this process and its children
     pin = regress.cpu_pin()
     if getattr(args, "against", None) is None and regress.needs_pin(dict(os.environ), pin):
         # The caps are read when torch loads: rerun this command in a child started with them.
         caps = " ".join(f"{key}={value}" for key, value in pin.items())
         print(f"{args.command}: rerunning with the kernels capped at AVX2 ({caps})", flush=True)
-        return subprocess.run([sys.executable, "-m", "bench", *args.argv], env={**os.environ, **pin}).returncode
+        env = {**os.environ, **pin, plugins.ENV_NO_PLUGINS: "1"}  # the baseline is the harness's alone
+        return subprocess.run([sys.executable, "-m", "bench", *args.argv], env=env).returncode
     start = time.perf_counter()
     if getattr(args, "against", None) is not None:
         run = args.against
