@@ -57,13 +57,20 @@ def test_the_built_in_solvers_show_their_textbook_order(name, order):
 
 
 def test_every_built_in_passes_or_skips():
-    names = [*METHODS.names(), *SOLVERS.names(), *NETS.names(),
-             *(n for n, d in DATASETS.items() if d.kind == "points"), "mnist5k"]  # fmt: skip
+    names = [
+        *METHODS.names(),
+        *SOLVERS.names(),
+        *NETS.names(),
+        *(n for n, d in DATASETS.items() if d.kind == "points"),
+        "mnist5k",
+    ]
     results = check(names)
     assert [r.line() for r in results if r.failed] == []
     skipped = {(r.name, r.check) for r in results if r.status == "SKIP"}
-    assert skipped == {*((n, "order") for n, s in SOLVERS.items() if s.kind == "native"),
-                       *((n, "training") for n in METHODS.names() if n.startswith("exact"))}  # fmt: skip
+    assert skipped == {
+        *((n, "order") for n, s in SOLVERS.items() if s.kind == "native"),
+        *((n, "training") for n in METHODS.names() if n.startswith("exact")),
+    }
 
 
 def test_a_solver_declaring_the_wrong_order_fails_either_way():
@@ -90,8 +97,14 @@ def test_a_solver_with_a_wrong_coefficient_fails():
 
 
 def test_an_inaccurate_adaptive_solver_fails():
-    register("solver", dataclasses.replace(SOLVERS.get("rk45"), name="sloppy", fn=lambda v, x, grid, tol: euler(
-        v, x, torch.linspace(0.0, 1.0, 5, dtype=torch.float64))))  # fmt: skip
+    register(
+        "solver",
+        dataclasses.replace(
+            SOLVERS.get("rk45"),
+            name="sloppy",
+            fn=lambda v, x, grid, tol: euler(v, x, torch.linspace(0.0, 1.0, 5, dtype=torch.float64)),
+        ),
+    )
     assert statuses("sloppy") == {"protocol": "PASS", "accuracy": "FAIL"}
 
 
@@ -101,8 +114,14 @@ def moons_with(**changes) -> Dataset:
 
 def test_a_dataset_drawing_from_the_global_rng_fails_determinism():
     register("dataset", moons_with(name="global-rng", target=lambda n, g: torch.randn(n, 2)))
-    assert statuses("global-rng") == {"protocol": "PASS", "source shape": "PASS", "source determinism": "PASS",
-                                      "target shape": "PASS", "target determinism": "FAIL", "gaussian source": "PASS"}  # fmt: skip
+    assert statuses("global-rng") == {
+        "protocol": "PASS",
+        "source shape": "PASS",
+        "source determinism": "PASS",
+        "target shape": "PASS",
+        "target determinism": "FAIL",
+        "gaussian source": "PASS",
+    }
     assert details("global-rng", "target determinism") == (
         "it changed torch's global RNG: draw from the generator it is given"
     )
@@ -164,13 +183,16 @@ def method_file(tmp_path, loss: str, velocity: str) -> str:
     "loss, velocity, failed",
     [
         ("(net(x, t) - (x1 - x0)).square().mean()", "net(x, expand_time(t, x))", None),
-        ("(x1 - x0).square().mean() + 0 * sum(p.sum() for p in net.body.parameters())", "net(x, expand_time(t, x))",
-         "training"),
+        (
+            "(x1 - x0).square().mean() + 0 * sum(p.sum() for p in net.body.parameters())",
+            "net(x, expand_time(t, x))",
+            "training",
+        ),
         ("(net(x, t) - (x1 - x0)).square()", "net(x, expand_time(t, x))", "training"),
         ("(net(x, t) - (x1 - x0)).square().mean()", "net(x, expand_time(t, x))[:, :1]", "velocity"),
     ],
     ids=["conforming", "loss-ignores-net", "loss-not-scalar", "velocity-shape"],
-)  # fmt: skip
+)
 def test_a_method_check_fails_exactly_where_the_method_is_broken(tmp_path, loss, velocity, failed, capsys):
     path = method_file(tmp_path, loss, velocity)
     code = main(["check", "candidate", "--no-plugins", "--plugin", path])

@@ -91,8 +91,10 @@ def test_a_module_plugin_and_the_listing_show_their_origins(tmp_path, capsys):
     assert main(["list", "--no-plugins", "--plugin", "my_solvers"]) == 0
     lines = capsys.readouterr().out.splitlines()
     mine = [line.split() for line in lines if "doubled-mod" in line or "euler-again" in line]
-    assert [words[:4] for words in mine] == [["method", "doubled-mod", "module", "my_solvers"],
-                                             ["solver", "euler-again", "module", "my_solvers"]]  # fmt: skip
+    assert [words[:4] for words in mine] == [
+        ["method", "doubled-mod", "module", "my_solvers"],
+        ["solver", "euler-again", "module", "my_solvers"],
+    ]
     iadb = next(line.split() for line in lines if line.split()[:2] == ["method", "iadb"])
     assert iadb[2] == "built-in"
     assert {line.split()[0] for line in lines} >= {"method", "solver", "dataset", "net", "metric", "profile"}
@@ -102,7 +104,10 @@ def test_names_from_a_spec_file_resolve_relative_to_it(tmp_path, monkeypatch):
     folder = tmp_path / "study"
     folder.mkdir()
     write(folder, "doubled.py", GOOD.format(name="doubled"))
-    spec = write(folder, "sweep.toml", """
+    spec = write(
+        folder,
+        "sweep.toml",
+        """
         name = "s"
         plugins = ["doubled.py"]
         [axes]
@@ -110,7 +115,8 @@ def test_names_from_a_spec_file_resolve_relative_to_it(tmp_path, monkeypatch):
         datasets = ["gauss-moons"]
         solvers = ["euler-again"]
         steps = [2]
-    """)  # fmt: skip
+    """,
+    )
     monkeypatch.chdir(tmp_path)  # not the spec's folder
     assert load_spec(spec).tracks[0].axes.methods == ("iadb", "doubled")
     assert METHODS.origin("doubled") == f"file {folder / 'doubled.py'}"
@@ -125,9 +131,16 @@ def cli_error(capsys, argv: list[str]) -> str:
 
 
 def test_a_plugin_that_fails_to_import_stops_the_command_and_nothing_is_written(tmp_path, capsys):
-    path = write(tmp_path, "broken.py", "from bench.solvers import Solver, euler\n"
-                 "SOLVERS = {'early': Solver('early', 'fixed', 1, euler, '')}\nimport scipyy\n")  # fmt: skip
-    spec = write(tmp_path, "sweep.toml", """
+    path = write(
+        tmp_path,
+        "broken.py",
+        "from bench.solvers import Solver, euler\n"
+        "SOLVERS = {'early': Solver('early', 'fixed', 1, euler, '')}\nimport scipyy\n",
+    )
+    spec = write(
+        tmp_path,
+        "sweep.toml",
+        """
         name = "broken"
         plugins = ["broken.py"]
         [axes]
@@ -135,13 +148,28 @@ def test_a_plugin_that_fails_to_import_stops_the_command_and_nothing_is_written(
         datasets = ["gauss-moons"]
         solvers = ["euler"]
         steps = [2]
-    """)  # fmt: skip
+    """,
+    )
     results = tmp_path / "results"
     line = cli_error(capsys, ["sweep", "--spec", str(spec), "--results", str(results), "--reports", str(results)])
     assert line == f"error: plugin {path}: cannot import it: ModuleNotFoundError: No module named 'scipyy'"
     assert not results.exists() and "early" not in SOLVERS and "broken" not in sys.modules
-    line = cli_error(capsys, ["train", "--method", "iadb", "--dataset", "gauss-moons", "--profile", "smoke",
-                              "--results", str(results), "--plugin", str(tmp_path / "missing.py")])  # fmt: skip
+    line = cli_error(
+        capsys,
+        [
+            "train",
+            "--method",
+            "iadb",
+            "--dataset",
+            "gauss-moons",
+            "--profile",
+            "smoke",
+            "--results",
+            str(results),
+            "--plugin",
+            str(tmp_path / "missing.py"),
+        ],
+    )
     assert line == f"error: plugin {tmp_path / 'missing.py'}: no such file {tmp_path / 'missing.py'}"
     assert not results.exists()
 
@@ -149,35 +177,67 @@ def test_a_plugin_that_fails_to_import_stops_the_command_and_nothing_is_written(
 @pytest.mark.parametrize(
     "body, reason",
     [
-        ("from methods import METHODS as M\nMETHODS = {'iadb': M.get('iadb')}\n", "method 'iadb' already exists (built-in)"),
-        ("from bench.data import DATASETS as D\nDATASETS = {'gauss-moons': D.get('gauss-moons')}\n",
-         "dataset 'gauss-moons' already exists (built-in)"),
+        (
+            "from methods import METHODS as M\nMETHODS = {'iadb': M.get('iadb')}\n",
+            "method 'iadb' already exists (built-in)",
+        ),
+        (
+            "from bench.data import DATASETS as D\nDATASETS = {'gauss-moons': D.get('gauss-moons')}\n",
+            "dataset 'gauss-moons' already exists (built-in)",
+        ),
         ("from bench.nets import NETS as N\nNETS = {'mlp': N.get('mlp')}\n", "net 'mlp' already exists (built-in)"),
-        ("X = 1\n", "declares nothing; a plugin module defines one or more of the dicts METHODS, SOLVERS, DATASETS, "
-         "NETS (name -> object)"),
-        ("from bench.solvers import Solver, euler\nSOLVERS = {'ab3': Solver('ab3', 'fixed', None, euler, '')}\n",
-         "solver 'ab3' breaks the solver contract: a fixed-step solver declares its order (an int), which `check` "
-         "verifies"),
-        ("from bench.solvers import Solver\nSOLVERS = {'odd': Solver('odd', 'fixed', 2, lambda f, x: x, '')}\n",
-         "solver 'odd' breaks the solver contract: fn cannot be called as (velocity, x, grid): its signature is (f, x)"),
-        ("class M:\n    name = 'half'\n    needs_gaussian_source = False\n    time_range = (0.0, 1.0)\n"
-         "    native_samplers = {}\n    def loss(self, net, x0, x1, t): ...\nMETHODS = {'half': M()}\n",
-         "method 'half' breaks the method contract: velocity is missing"),
-        ("class M:\n    name = 'cls'\nMETHODS = {'cls': M}\n", "method 'cls' breaks the method contract: M is a class; "
-         "register an instance of it"),
-        ("from methods import METHODS as M\nimport dataclasses\n"
-         "METHODS = {'renamed': dataclasses.replace(M.get('iadb'))}\n",
-         "method registered as 'renamed' is named 'iadb'; the registry key and the object's name must be the same"),
-        ("from bench.data import DATASETS as D\nimport dataclasses\n"
-         "DATASETS = {'pics': dataclasses.replace(D.get('mnist5k'), name='pics')}\n",
-         "dataset 'pics' breaks the dataset contract: a plugin dataset's kind is one of points, got 'images' "
-         "(image sets are read by name from their files, bench.data.images)"),
+        (
+            "X = 1\n",
+            "declares nothing; a plugin module defines one or more of the dicts METHODS, SOLVERS, DATASETS, "
+            "NETS (name -> object)",
+        ),
+        (
+            "from bench.solvers import Solver, euler\nSOLVERS = {'ab3': Solver('ab3', 'fixed', None, euler, '')}\n",
+            "solver 'ab3' breaks the solver contract: a fixed-step solver declares its order (an int), which `check` "
+            "verifies",
+        ),
+        (
+            "from bench.solvers import Solver\nSOLVERS = {'odd': Solver('odd', 'fixed', 2, lambda f, x: x, '')}\n",
+            "solver 'odd' breaks the solver contract: fn cannot be called as (velocity, x, grid): its signature is (f, x)",
+        ),
+        (
+            "class M:\n    name = 'half'\n    needs_gaussian_source = False\n    time_range = (0.0, 1.0)\n"
+            "    native_samplers = {}\n    def loss(self, net, x0, x1, t): ...\nMETHODS = {'half': M()}\n",
+            "method 'half' breaks the method contract: velocity is missing",
+        ),
+        (
+            "class M:\n    name = 'cls'\nMETHODS = {'cls': M}\n",
+            "method 'cls' breaks the method contract: M is a class; register an instance of it",
+        ),
+        (
+            "from methods import METHODS as M\nimport dataclasses\n"
+            "METHODS = {'renamed': dataclasses.replace(M.get('iadb'))}\n",
+            "method registered as 'renamed' is named 'iadb'; the registry key and the object's name must be the same",
+        ),
+        (
+            "from bench.data import DATASETS as D\nimport dataclasses\n"
+            "DATASETS = {'pics': dataclasses.replace(D.get('mnist5k'), name='pics')}\n",
+            "dataset 'pics' breaks the dataset contract: a plugin dataset's kind is one of points, got 'images' "
+            "(image sets are read by name from their files, bench.data.images)",
+        ),
         ("METHODS = ['x']\n", "METHODS must be a dict of name -> method, got list"),
         ("METHODS = {'Bad Name': object()}\n", "method names are lowercase without spaces, got 'Bad Name'"),
     ],
-    ids=["dup-method", "dup-dataset", "dup-net", "nothing", "no-order", "signature", "protocol", "class", "key-name",
-         "image-dataset", "not-a-dict", "bad-name"],
-)  # fmt: skip
+    ids=[
+        "dup-method",
+        "dup-dataset",
+        "dup-net",
+        "nothing",
+        "no-order",
+        "signature",
+        "protocol",
+        "class",
+        "key-name",
+        "image-dataset",
+        "not-a-dict",
+        "bad-name",
+    ],
+)
 def test_a_bad_plugin_is_refused_with_its_reason(tmp_path, capsys, body, reason):
     path = write(tmp_path, "bad.py", body)
     before = {kind: registry.names() for kind, registry in plugins.KINDS.items()}
@@ -252,12 +312,18 @@ def installed(tmp_path):
 
 def test_entry_points_register_with_the_distribution_and_its_version(installed):
     added = plugins.load_entry_points()
-    assert sorted(added) == [("dataset", "toy-ring", "toy-plugin 1.2"), ("method", "doubled", "toy-plugin 1.2"),
-                             ("net", "tiny", "toy-plugin 1.2"), ("solver", "euler-again", "toy-plugin 1.2")]  # fmt: skip
+    assert sorted(added) == [
+        ("dataset", "toy-ring", "toy-plugin 1.2"),
+        ("method", "doubled", "toy-plugin 1.2"),
+        ("net", "tiny", "toy-plugin 1.2"),
+        ("solver", "euler-again", "toy-plugin 1.2"),
+    ]
     assert DATASETS.origin("toy-ring") == NETS.origin("tiny") == "toy-plugin 1.2"
     assert plugins.load_entry_points() == []  # once per process
-    spec = parse_spec('name = "s"\n[axes]\nmethods = ["doubled"]\ndatasets = ["toy-ring"]\nsolvers = ["euler-again"]\n'
-                      'steps = [2]\n[train]\nnet = "tiny"\n')  # fmt: skip
+    spec = parse_spec(
+        'name = "s"\n[axes]\nmethods = ["doubled"]\ndatasets = ["toy-ring"]\nsolvers = ["euler-again"]\n'
+        'steps = [2]\n[train]\nnet = "tiny"\n'
+    )
     assert spec.tracks[0].train.net == "tiny"
 
 
@@ -276,8 +342,10 @@ def test_discovery_can_be_turned_off(installed, capsys, monkeypatch):
 def test_a_broken_entry_point_stops_every_command_that_discovers_but_not_the_baseline(installed, tmp_path, capsys):
     dist_info(installed, "broken-plugin", "0.3", {"blendbench.solvers": {"gone": "no_such_module:SOLVER"}})
     line = cli_error(capsys, ["list"])
-    assert line == ("error: plugin broken-plugin 0.3 (entry point 'gone' = 'no_such_module:SOLVER' in "
-                    "blendbench.solvers): cannot import it: ModuleNotFoundError: No module named 'no_such_module'")  # fmt: skip
+    assert line == (
+        "error: plugin broken-plugin 0.3 (entry point 'gone' = 'no_such_module:SOLVER' in "
+        "blendbench.solvers): cannot import it: ModuleNotFoundError: No module named 'no_such_module'"
+    )
     assert "doubled" not in METHODS  # the good distribution's names are not registered either
     cli_error(capsys, ["check", "euler"])
     # the regression commands never discover plugins: the broken one does not stop them
