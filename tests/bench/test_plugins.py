@@ -198,9 +198,9 @@ def test_a_plugin_that_fails_to_import_stops_the_command_and_nothing_is_written(
         ),
         (
             "from bench.solvers import Solver\nSOLVERS = {'odd': Solver('odd', 'fixed', 2, lambda f, x: x, '')}\n",
-            "solver 'odd' breaks the solver contract: fn cannot be called as (velocity, x, grid): its signature is (f, x)",
             "solver 'odd' breaks the solver contract: fn cannot be called as (velocity, x, grid): "
             "its signature is (f, x)",
+        ),
         (
             "class M:\n    name = 'half'\n    needs_gaussian_source = False\n    time_range = (0.0, 1.0)\n"
             "    native_samplers = {}\n    def loss(self, net, x0, x1, t): ...\nMETHODS = {'half': M()}\n",
