@@ -24,8 +24,10 @@ of the harness):
 - a component that declares `version` (a str or int attribute, asv's convention): the version
   stands for its code and the code of its callables; its plain fields still count.
 
-The followed packages are the harness (`bench`, `methods`) and the top-level package of each
-component fingerprinted (a plugin's package, or the module of a plugin file). Everything else
+The followed packages are the harness (`bench`, `methods`), the top-level package of each
+component fingerprinted, and the packages of the plugins loaded (`follow`: a plugin's package,
+a plugin file's module and the modules beside it that it imports), so that a plugin's solver,
+dataset or network factory, whose record is a harness class, counts by the plugin's code. Everything else
 (torch, numpy, the standard library) counts by its qualified name only: library versions are
 recorded in every row, not keyed. A `Registry` counts by its kind only: its contents are looked
 up by name, and each component a result uses is fingerprinted where it is used, so registering
@@ -56,10 +58,21 @@ import torch
 
 from methods.registry import Registry
 
-__all__ = ["HARNESS", "explain", "fingerprint", "normalized_source"]
+__all__ = ["HARNESS", "PLUGIN_PACKAGES", "explain", "fingerprint", "follow", "normalized_source"]
 
 HARNESS = ("bench", "methods")
 """Packages whose code every fingerprint follows."""
+PLUGIN_PACKAGES: set[str] = set()
+"""Top-level packages (or plugin files' modules) of the plugins loaded in this process
+(`bench.plugins` adds them with `follow`): their code is followed wherever it is reached, so a
+plugin solver's function counts although its `Solver` is a harness class."""
+
+
+def follow(package: str) -> None:
+    """Follow the code of `package` (a top-level package or module name) in every fingerprint."""
+    PLUGIN_PACKAGES.add(package.split(".")[0])
+
+
 LENGTH = 16
 """Hex digits of a fingerprint."""
 
@@ -163,7 +176,7 @@ class _Walker:
 
     def __init__(self, roots: tuple[object, ...]) -> None:
         self.roots = roots
-        self.followed = set(HARNESS) | {p for p in map(top_package, roots) if p}
+        self.followed = set(HARNESS) | PLUGIN_PACKAGES | {p for p in map(top_package, roots) if p}
         self.code: dict[str, object] = {}
         self._describing: set[int] = set()
 

@@ -33,6 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import fingerprint
 from bench.data import DATASETS, Dataset
 from bench.nets import NETS, NetFactory
 from bench.solvers import SOLVERS, Solver
@@ -78,18 +79,20 @@ def load_entry_points() -> list[tuple[str, str, str]]:
     Returns (kind, name, origin) of what was added."""
     if _LOADED.entry_points or entry_points_disabled():
         return []
-    found = []
+    found, packages = [], []
     for group, kind in GROUPS.items():
         for point in sorted(importlib.metadata.entry_points(group=group), key=lambda p: p.name):
             dist = point.dist
             origin = f"{dist.name} {dist.version}" if dist is not None else f"entry point {point.value}"
             label = f"plugin {origin} (entry point {point.name!r} = {point.value!r} in {group})"
+            modules = set(sys.modules)
             try:
                 obj = point.load()
             except Exception as err:  # any failure of its import is the plugin's
                 raise PluginError(f"{label}: cannot import it: {type(err).__name__}: {err}") from None
             found.append((kind, point.name, obj, origin, label))
-    added = _add_all(found)
+            packages += [point.module, *_new_local_modules(modules)]
+    added = _add_all(found, packages)
     _LOADED.entry_points = True
     return added
 
@@ -103,7 +106,9 @@ def load(refs: Sequence[str | Path], base: Path | None = None) -> list[tuple[str
         resolved = _resolve(ref, base)
         if resolved in _LOADED.local:
             continue
+        modules = set(sys.modules)
         module = _import(ref, resolved)
+        packages = [module.__name__, *_new_local_modules(modules)]
         origin = f"file {resolved}" if resolved.endswith(".py") else f"module {resolved}"
         label = f"plugin {resolved}"
         found = []
@@ -117,7 +122,7 @@ def load(refs: Sequence[str | Path], base: Path | None = None) -> list[tuple[str
         if not found:
             raise PluginError(f"{label}: declares nothing; a plugin module defines one or more of the dicts "
                               f"{', '.join(DECLARED)} (name -> object)")  # fmt: skip
-        added += _add_all(found)
+        added += _add_all(found, packages)
         _LOADED.local += (resolved,)
     return added
 
@@ -140,6 +145,7 @@ def isolated() -> Iterator[None]:
     """Within the block, plugins load as in a new process; after it the registries, `sys.path`
     and `sys.modules` are as before (for tests)."""
     snapshots = {kind: registry.snapshot() for kind, registry in KINDS.items()}
+    followed = set(fingerprint.PLUGIN_PACKAGES)
     before = _Loaded(_LOADED.entry_points, _LOADED.local)
     path, modules = list(sys.path), set(sys.modules)
     _LOADED.entry_points, _LOADED.local = False, ()
@@ -148,6 +154,8 @@ def isolated() -> Iterator[None]:
     finally:
         for kind, registry in KINDS.items():
             registry.restore(snapshots[kind])
+        fingerprint.PLUGIN_PACKAGES.clear()
+        fingerprint.PLUGIN_PACKAGES.update(followed)
         _LOADED.entry_points, _LOADED.local = before.entry_points, before.local
         sys.path[:] = path
         for name in set(sys.modules) - modules:
@@ -216,8 +224,15 @@ def _import(ref: str | Path, resolved: str):
     return module
 
 
-def _add_all(found: list[tuple[str, str, object, str, str]]) -> list[tuple[str, str, str]]:
-    """Check every (kind, name, object, origin, label), then register them all (or none)."""
+def _new_local_modules(before: set[str]) -> list[str]:
+    """The modules imported since `before` that are not installed libraries (a plugin file's
+    neighbours, an editable install's package): their code counts in the plugin's fingerprints."""
+    return [name for name in set(sys.modules) - before if _outside_installs(sys.modules[name])]
+
+
+def _add_all(found: list[tuple[str, str, object, str, str]], packages: list[str]) -> list[tuple[str, str, str]]:
+    """Check every (kind, name, object, origin, label), then register them all (or none), and
+    follow the code of `packages` (the plugin's) in fingerprints."""
     seen: dict[tuple[str, str], str] = {}
     for kind, name, obj, _origin, label in found:
         registry = KINDS[kind]
@@ -239,6 +254,8 @@ def _add_all(found: list[tuple[str, str, object, str, str]]) -> list[tuple[str, 
                               "the registry key and the object's name must be the same")  # fmt: skip
     for kind, name, obj, origin, _label in found:
         KINDS[kind].add(name, obj, origin=origin)
+    for package in packages:
+        fingerprint.follow(package)
     return [(kind, name, origin) for kind, name, _obj, origin, _label in found]
 
 
