@@ -89,9 +89,8 @@ def test_the_installed_example_is_listed_and_passes_check(package):
     listed = bench("list", site=package)
     assert listed.returncode == 0, listed.stderr
     mine = [line.split()[:4] for line in listed.stdout.splitlines() if "blendbench-example" in line]
-    assert mine == [["method", "smoothstep", "blendbench-example", "0.1.0"], ["solver", "ab2", "blendbench-example", "0.1.0"],
-                    ["dataset", "gauss-spiral", "blendbench-example", "0.1.0"],
-                    ["net", "resmlp", "blendbench-example", "0.1.0"]]  # fmt: skip
+    assert mine == [[kind, name, "blendbench-example", "0.1.0"]
+                    for kind, name in zip(["method", "solver", "dataset", "net"], NAMES)]  # fmt: skip
     checked = bench("check", *NAMES, site=package)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     lines = checked.stdout.splitlines()
@@ -181,3 +180,31 @@ def test_the_single_file_plugin_from_its_sweep_file_and_an_edit_to_its_loss(tmp_
     assert clash.returncode == 2 and clash.stderr.strip() == (
         f"error: plugin {folder / 'smoothstep.py'}: method 'smoothstep' already exists (blendbench-example 0.1.0)"
     )
+
+
+TIMINGS = ["run_id", "train_seconds", "sample_seconds", "samples_per_second", "train_peak_mb", "sample_peak_mb"]
+
+
+def test_pool_workers_load_the_plugins_their_caller_loaded(tmp_path, package):
+    """Workers are spawned: each loads the caller's plugin file and installed plugins itself, and
+    the rows are the serial run's."""
+    folder = tmp_path / "study"
+    shutil.copytree(SINGLE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = folder / "sweep.toml"
+    for old, new in (('name: str = "smoothstep"', 'name: str = "smoothstep-file"'),
+                     ('METHODS = {"smoothstep":', 'METHODS = {"smoothstep-file":')):  # fmt: skip
+        edit(folder / "smoothstep.py", old, new)  # beside the installed smoothstep, under another name
+    edit(spec, 'methods = ["iadb", "si-linear-simple", "smoothstep"]', 'methods = ["smoothstep", "smoothstep-file"]')
+    edit(spec, 'solvers = ["euler", "heun"]', 'solvers = ["euler", "ab2"]')
+    frames = []
+    for name, options in (("serial", ()), ("pool", ("--executor", "pool", "--workers", "2", "--worker-threads", "1"))):
+        results = tmp_path / name
+        run = bench("--threads", "1", "sweep", "--spec", "sweep.toml", "--results", str(results), "--no-plots",
+                    "--no-figures", *options,
+                    site=package, cwd=folder)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        frames.append(cells(results, "example-single-file").drop(columns=TIMINGS).sort_values(["key", "metric"]))
+    assert len(frames[0]) == 36 and set(frames[0].solver_origin[frames[0].solver == "ab2"]) == {
+        "blendbench-example 0.1.0"
+    }
+    pd.testing.assert_frame_equal(frames[0].reset_index(drop=True), frames[1].reset_index(drop=True))
