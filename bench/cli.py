@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import NoReturn
 
@@ -32,6 +33,8 @@ from bench.run import (
     check_tolerance,
     load_profile,
     load_spec,
+    train_config,
+    validate_track,
 )
 from bench.solvers import SOLVERS
 from bench.store import ResultsMismatch
@@ -169,6 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--steps", type=_positive_int, default=8)
             p.add_argument("--tol", type=_positive_float, default=1e-3, help="tolerance for rk45")
 
+    p = sub.add_parser("evaluate", help="measure a network trained elsewhere (a factory and a weights file) under "
+                       "every requested solver and step count, beside the sweep's trained cells")  # fmt: skip
+    common(p)
+    p.add_argument("--weights", type=Path, required=True,
+                   help="the network's state dict, read with torch.load(weights_only=True)")  # fmt: skip
+    p.add_argument("--net", default=None, help="its network factory (default: the track's; mlp or unet by kind)")
+    p.add_argument("--method", required=True, help="the method it was trained with (its velocity is integrated)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--seed", type=_seed, default=0, help="the seed of the source and noise draws")
+    p.add_argument("--solvers", nargs="+", default=None, help="default: the track's")
+    p.add_argument("--steps", type=_positive_int, nargs="+", default=None, help="default: the track's")
+    p.add_argument("--tolerances", type=_positive_float, nargs="+", default=None, help="default: the track's")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="train_set",
+                   help="a [train] field of the network, e.g. width=64 (a TOML value; repeatable)")  # fmt: skip
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="reports root folder")
+    p.add_argument("--no-plots", action="store_true", help="do not rebuild the report")
+
     p = sub.add_parser("classifier", help="train (once) or load an image dataset's feature-extractor classifier")
     p.add_argument("--dataset", default="mnist5k")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
@@ -245,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-DISCOVERS_PLUGINS = ("list", "check", "sweep", "train", "sample", "groundtruth", "perf", "classifier")
+DISCOVERS_PLUGINS = ("list", "check", "sweep", "train", "sample", "evaluate", "groundtruth", "perf", "classifier")
 """The commands that load installed plugins (entry points); the regression baseline never does."""
 
 
@@ -277,6 +297,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "check":
         return _check(args.names)
+    if args.command == "evaluate":
+        return _evaluate(args, resolve_device(args.device))
     if args.command == "plot":
         return _plot(args.folder, args.reports)
     if args.command == "docs":
@@ -324,6 +346,61 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"{'trained' if summary.trained else 'already trained'}: {args.method} on {args.dataset}, "
               f"seed {args.seed}; checkpoints under {folder / 'checkpoints'}")  # fmt: skip
     return 0
+
+
+def _evaluate_spec(args: argparse.Namespace) -> Spec:
+    """The sweep's track of the dataset's kind, with one group: the method on the dataset, whose
+    network is the weights file's; its rows go into the sweep's own results folder."""
+    METHODS.get(args.method)
+    kind = DATASETS.get(args.dataset).kind
+    base = _base_spec(args)
+    tracks = [t for t in base.tracks if t.kind == kind]
+    if not tracks:
+        raise SpecError(f"{base.name} has no track of {kind} datasets to take solvers and an evaluation from; "
+                        "choose another --profile or --spec")  # fmt: skip
+    track = tracks[0]
+    settings = {}
+    for item in args.train_set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SpecError(f"--set takes KEY=VALUE (a [train] field), got {item!r}")
+        try:
+            settings[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            settings[key.strip()] = value  # a bare word: a string
+    if args.net is not None:
+        settings["net"] = args.net
+    weights = args.weights.expanduser().resolve()
+    settings["weights"] = str(weights)
+    train = train_config(track.train, settings, "--set")
+    axes = dataclasses.replace(
+        track.axes, methods=(args.method,), datasets=(args.dataset,), seeds=(args.seed,),
+        **{key: tuple(value) for key, value in (("solvers", args.solvers), ("steps", args.steps),
+                                                 ("tolerances", args.tolerances)) if value is not None})  # fmt: skip
+    one = validate_track(dataclasses.replace(track, axes=axes, train=train), f"evaluate {weights.name}")
+    return Spec(base.name, (one,), base.figures)
+
+
+def _evaluate(args: argparse.Namespace, device: torch.device) -> int:
+    """`evaluate`: a network trained elsewhere, under the requested solvers and steps, measured into the
+    sweep's cells.csv (its rows' `weights` column names the file) and shown in its report."""
+    from bench import sweep
+
+    spec = _evaluate_spec(args)
+    folder = args.results / spec.name
+    summary = sweep.run(spec, args.results, inception_weights=args.inception_weights, device=device,
+                        make_figures=False)  # fmt: skip
+    import pandas as pd
+
+    rows = pd.read_csv(folder / "cells.csv", keep_default_na=False, dtype=str)
+    judges = sweep.build_judges(spec, args.results, inception_weights=args.inception_weights)
+    rows = rows[rows.key.isin([c.key for g in sweep.plan(spec, sweep.extractor_ids(judges)) for c in g.cells])]
+    columns = ["method", "dataset", "solver", "steps", "tol", "nfe", "metric", "value", "floor", "vs_floor", "status",
+               "weights"]  # fmt: skip
+    print(rows[columns].to_string(index=False))
+    print(f"{spec.name}: {summary}")
+    print(f"results: {folder / 'cells.csv'}")
+    return 0 if args.no_plots else _report(folder, args.reports)
 
 
 def _classifier(dataset: str, results_root: Path) -> int:

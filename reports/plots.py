@@ -22,10 +22,25 @@ SOLVER_ORDER = ["euler", "midpoint", "heun", "rk4", "rk45", "ancestral", "ddim"]
 PLOTTED = ["w2", "energy", "fd"]  # against steps and NFE; the other image metrics are in summary.md
 
 
+def solver_order(solvers: pd.Series) -> list[str]:
+    """The built-in solvers in their usual order, then any other (a plugin's, the SDE samplers) by name."""
+    present = set(solvers.dropna())
+    return [*SOLVER_ORDER, *sorted(present - set(SOLVER_ORDER))]
+
+
 def load_cells(csv_path: Path) -> pd.DataFrame:
-    """The finished cells of a sweep: one row per cell and metric, status 'ok' only."""
+    """The finished cells of a sweep: one row per cell and metric, status 'ok' only. A network
+    trained elsewhere (`python -m bench evaluate`; its row's `weights` names the file) is shown as
+    a method of its own, `<method> (weights <file> <first 8 digits of its sha256>)`, beside the
+    networks the sweep trained."""
     cells = pd.read_csv(csv_path, dtype={"seed": "Int64"})
-    return cells[cells.status == "ok"].copy()
+    cells = cells[cells.status == "ok"].copy()
+    if "weights" in cells:
+        external = cells.weights.fillna("").astype(str).str.len() > 0
+        parts = cells.weights[external].astype(str).str.split(" sha256:")
+        label = " (weights " + parts.str[0] + " " + parts.str[1].str[:8] + ")"
+        cells.loc[external, "method"] = cells.method[external] + label
+    return cells
 
 
 def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
@@ -49,7 +64,8 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     sns.set_theme(style="whitegrid", context="notebook")
-    palette = dict(zip(SOLVER_ORDER, sns.color_palette(n_colors=len(SOLVER_ORDER))))  # same colour everywhere
+    solvers = solver_order(cells.solver)
+    palette = dict(zip(solvers, sns.color_palette(n_colors=len(solvers))))  # same colour everywhere
     for (dataset, metric), frame in cells.groupby(["dataset", "metric"], sort=True):
         for x, label in (("steps", "steps K"), ("nfe", "network evaluations (NFE)")):
             data = frame.dropna(subset=[x])
@@ -57,7 +73,7 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
                 continue
             grid = sns.relplot(
                 data=data, x=x, y="value", hue="solver", col="method",
-                hue_order=[s for s in SOLVER_ORDER if s in set(data.solver)], palette=palette,
+                hue_order=[s for s in solvers if s in set(data.solver)], palette=palette,
                 col_wrap=min(3, data.method.nunique()), kind="line", marker="o",
                 height=3.0, aspect=1.2, errorbar="sd",
             )  # fmt: skip

@@ -31,6 +31,8 @@ from bench.run.spec import (
     load_spec,
     parse_spec,
     stable_hash,
+    train_config,
+    validate_track,
 )
 from bench.run.training import (
     ForeignCheckpoint,
@@ -39,16 +41,19 @@ from bench.run.training import (
     build_net,
     foreign_message,
     load_checkpoint,
+    load_weights,
     net_factory,
     read_checkpoint,
     save_checkpoint,
     train,
+    weights_hash,
+    weights_label,
 )
 
 __all__ = ["CPU", "DEVICES", "PROFILES", "Axes", "EvalConfig", "FiguresConfig", "ForeignCheckpoint", "NotApplicable",
            "PeakMemory", "Samples", "Spec", "SpecError", "Track", "TrainConfig", "Trained", "TrainingDiverged",
            "applicability", "build_net", "check_steps", "check_tolerance", "describe", "draw_floor_sample",
            "draw_heldout", "draw_noise", "draw_source", "foreign_message", "key_fields", "load_checkpoint",
-           "load_profile", "load_spec", "net_factory", "parse_spec", "read_checkpoint", "resolve", "sample",
-           "save_checkpoint",
-           "stable_hash", "train"]  # fmt: skip
+           "load_profile", "load_spec", "load_weights", "net_factory", "parse_spec", "read_checkpoint", "resolve",
+           "sample", "save_checkpoint", "stable_hash", "train", "train_config", "validate_track", "weights_hash",
+           "weights_label"]  # fmt: skip

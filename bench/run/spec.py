@@ -57,6 +57,11 @@ class TrainConfig:
     net: str = ""
     """The network factory (`bench.nets.NETS`, or a plugin's); empty: the built-in one of the
     dataset's kind (`mlp` for points, `unet` for images)."""
+    weights: str = ""
+    """A network trained elsewhere: a weights file (a state dict of `net`'s module, read with
+    `torch.load(weights_only=True)`; relative to the spec file). The track then trains nothing:
+    each group loads these weights, its key holds the file's content hash, and its rows name the
+    file in their `weights` column (`python -m bench evaluate`). Empty: train."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class EvalConfig:
     stream, so the batch size changes a sample only by floating-point rounding."""
 
 
-ADDED_LATER = {"TrainConfig": {"bf16": False, "net": ""}, "EvalConfig": {"batch_size": 0}}
+ADDED_LATER = {"TrainConfig": {"bf16": False, "net": "", "weights": ""}, "EvalConfig": {"batch_size": 0}}
 """Config fields added after results existed, and the value they had implicitly before: at that
 value they are left out of cache keys, so adding the field kept the results on disk valid."""
 
@@ -212,7 +217,7 @@ def parse_spec(text: str, source: str = "spec", base: Path | None = None) -> Spe
         for item in value if isinstance(value, tuple) else (value,):
             if not isinstance(item, int) or isinstance(item, bool) or item <= 0:
                 raise SpecError(f"{source} [figures]: {key} must be positive integers, got {item!r}")
-    spec = Spec(name, tuple(_parse_track(n, t, f"{source}" + ("" if n == "main" else f" [tracks.{n}]"))
+    spec = Spec(name, tuple(_parse_track(n, t, f"{source}" + ("" if n == "main" else f" [tracks.{n}]"), base)
                             for n, t in tables.items()), figures)  # fmt: skip
     return spec
 
@@ -221,7 +226,7 @@ def _plain_name(text: str) -> bool:
     return bool(text) and all(c.isalnum() or c in "-_" for c in text)
 
 
-def _parse_track(name: str, table: dict, source: str) -> Track:
+def _parse_track(name: str, table: dict, source: str, base: Path | None = None) -> Track:
     axes = _build(Axes, table["axes"], f"{source} [axes]")
     if axes.datasets == ("all",):  # every 2D dataset: image datasets are named, as each needs its own recipe
         axes = dataclasses.replace(axes, datasets=tuple(n for n, d in DATASETS.items() if d.kind == "points"))
@@ -229,6 +234,10 @@ def _parse_track(name: str, table: dict, source: str) -> Track:
         if getattr(axes, key) == ("all",):  # `methods = "all"` means every registered name
             axes = dataclasses.replace(axes, **{key: tuple(registry.names())})
     train = _build(TrainConfig, table.get("train", {}), f"{source} [train]")
+    if train.weights:
+        train = dataclasses.replace(
+            train, weights=str(((base or Path.cwd()) / Path(train.weights).expanduser()).resolve())
+        )
     evaluation = _build(EvalConfig, table.get("eval", {}), f"{source} [eval]")
     _check_names(axes.datasets, DATASETS, source)
     if not axes.datasets:
@@ -295,6 +304,13 @@ def _validate(spec: Track, source: str) -> None:
     _check_names(axes.methods, METHODS, source)
     _check_names(axes.solvers, SOLVERS, source)
     _check_names(spec.eval.metrics, METRICS, source)
+    if spec.train.weights:
+        if not Path(spec.train.weights).is_file():
+            raise SpecError(f"{source}: weights file {spec.train.weights} does not exist")
+        closed = [m for m in axes.methods if hasattr(METHODS.get(m), "network")]
+        if closed:
+            raise SpecError(f"{source}: {closed[0]!r} integrates a closed-form field: it has no network to load "
+                            "weights into; valid: a method that trains a network")  # fmt: skip
     if spec.train.net:
         _check_names((spec.train.net,), NETS, source)
         if spec.kind not in NETS.get(spec.train.net).kinds:
@@ -356,6 +372,18 @@ def _validate(spec: Track, source: str) -> None:
         raise SpecError(f"{source}: ema must be in [0, 1), got {spec.train.ema}")
     if not spec.train.lr > 0:
         raise SpecError(f"{source}: lr must be positive, got {spec.train.lr}")
+
+
+def validate_track(track: Track, source: str) -> Track:
+    """`track` if it is valid (as a spec file's track would be checked), else SpecError."""
+    _validate(track, source)
+    return track
+
+
+def train_config(base: TrainConfig, settings: dict, source: str) -> TrainConfig:
+    """`base` with the fields of `settings` replaced, each checked as a spec file's [train] key."""
+    merged = {**dataclasses.asdict(base), **settings}
+    return _build(TrainConfig, merged, source)
 
 
 def _check_names(names: tuple, registry: Registry, source: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import sys
 import time
@@ -17,7 +18,7 @@ from bench.nets import NETS, default_net
 from bench.rng import derive_seed, generator
 from bench.run.device import CPU
 from bench.run.memory import PeakMemory
-from bench.run.spec import TrainConfig
+from bench.run.spec import SpecError, TrainConfig
 from bench.store import faults, save_torch_atomically, tensors_hash
 from methods import Method
 from methods.base import net_outputs
@@ -53,6 +54,56 @@ def build_net(dataset: Dataset, cfg: TrainConfig, seed: int, outputs: int = 1) -
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
         return factory.build(dataset, cfg, seed, outputs)
+
+
+_WEIGHTS_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def weights_hash(path: str | Path) -> str:
+    """The sha256 (16 hex digits) of a weights file's bytes, once per process while it is unchanged."""
+    stat = Path(path).stat()
+    memo = (str(path), stat.st_size, stat.st_mtime_ns)
+    if memo not in _WEIGHTS_HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _WEIGHTS_HASHES[memo] = digest.hexdigest()[:16]
+    return _WEIGHTS_HASHES[memo]
+
+
+def weights_label(path: str | Path) -> str:
+    """What a row's `weights` column says of a network trained elsewhere: its file and content hash."""
+    return f"{Path(path).name} sha256:{weights_hash(path)}"
+
+
+def load_weights(net: nn.Module, path: str | Path) -> nn.Module:
+    """Load a weights file trained elsewhere into `net` (strictly: every parameter and buffer, no
+    others, of the same shapes), in eval mode. The file is read with `torch.load(weights_only=True)`:
+    tensors only, no code runs. It holds a state dict, or a dict with one under "state_dict",
+    "model" or "ema" (what common training scripts save). Raises SpecError naming what does not fit."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # not a weights file torch reads without running code
+        raise SpecError(f"weights file {path} cannot be read with torch.load(weights_only=True): "
+                        f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None  # fmt: skip
+    if isinstance(state, dict) and not any(isinstance(v, torch.Tensor) for v in state.values()):
+        nested = [k for k in ("state_dict", "model", "ema") if isinstance(state.get(k), dict)]
+        state = state[nested[0]] if nested else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SpecError(f"weights file {path} holds no state dict (a dict of name -> tensor)")
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
+        problems = [f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+                    for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shapes", shapes))
+                    if keys]  # fmt: skip
+        raise SpecError(f"weights file {path} does not fit the network {type(net).__name__} "
+                        f"({sum(p.numel() for p in net.parameters())} parameters): {'; '.join(problems)}")  # fmt: skip
+    net.load_state_dict(state)
+    return net.eval()
 
 
 def train(method: Method, dataset: Dataset, cfg: TrainConfig, seed: int,

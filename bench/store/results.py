@@ -40,7 +40,7 @@ CELL_COLUMNS = [
     "git_rev", "torch_version", "numpy_version", "python_version", "device", "threads", "config_hash",
     "method_origin", "method_code", "solver_origin", "solver_code", "dataset_origin", "dataset_code", "net_code",
     "harness_code",
-    "cell_rows",
+    "cell_rows", "weights",
 ]  # fmt: skip
 """`key` hashes everything a cell depends on, code included; `config_key` only what the sweep file
 asks for (bench.sweep.keys). Rows of another version of the code for the same configuration
@@ -49,7 +49,10 @@ CODE_COLUMNS = ["config_key", "method_origin", "method_code", "solver_origin", "
                 "dataset_code", "net_code", "harness_code"]  # fmt: skip
 """The columns added when keys began to hold the code: a cells.csv written before has every other
 column, in this order, and is rewritten with these blank when a new version opens it."""
-EARLIER_CELL_COLUMNS = ([c for c in CELL_COLUMNS if c not in CODE_COLUMNS],)
+EARLIER_CELL_COLUMNS = ([c for c in CELL_COLUMNS if c not in [*CODE_COLUMNS, "weights"]],
+                        [c for c in CELL_COLUMNS if c != "weights"])  # fmt: skip
+"""The layouts of cells.csv (and superseded.csv) written by earlier versions: before keys held the
+code, and before `weights` (a network trained elsewhere, `python -m bench evaluate`) was a column."""
 TRAIN_COLUMNS = ["train_key", "run_id", "method", "dataset", "seed", "step", "loss"]
 
 
@@ -136,7 +139,7 @@ class ResultStore:
             remove_stale_temporaries(folder)
             cut_partial_line(folder / "provenance.jsonl")
             self.cells = CsvLog(folder / "cells.csv", CELL_COLUMNS, EARLIER_CELL_COLUMNS)
-            self.superseded = CsvLog(folder / "superseded.csv", CELL_COLUMNS)
+            self.superseded = CsvLog(folder / "superseded.csv", CELL_COLUMNS, EARLIER_CELL_COLUMNS)
             self.training = CsvLog(folder / "training.csv", TRAIN_COLUMNS)
             self._index = CellIndex(self.cells.path)
             self.done = self._complete_keys()

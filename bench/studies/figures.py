@@ -34,7 +34,16 @@ from bench.data import DATASETS, SQUARE, Dataset
 from bench.fingerprint import fingerprint
 from bench.nets import CountingNet
 from bench.rng import deterministic_algorithms, generator
-from bench.run import Spec, Track, applicability, build_net, draw_source, load_checkpoint, stable_hash
+from bench.run import (
+    Spec,
+    Track,
+    applicability,
+    build_net,
+    draw_source,
+    load_checkpoint,
+    load_weights,
+    stable_hash,
+)
 from bench.solvers import SOLVERS, uniform_grid
 from bench.store import ResultStore, write_atomically
 from bench.studies import blending
@@ -124,6 +133,8 @@ def _trained(group, store: ResultStore) -> nn.Module | None:
     """The group's network from its checkpoint, or None when it has none."""
     outputs = net_outputs(METHODS.get(group.method))
     net = build_net(DATASETS.get(group.dataset), group.track.train, group.seed, outputs)
+    if group.track.train.weights:  # a network trained elsewhere
+        return load_weights(net, group.track.train.weights)
     return net if load_checkpoint(store.checkpoint(group.train_key), net, group.train_key) is not None else None
 
 

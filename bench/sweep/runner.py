@@ -52,11 +52,14 @@ from bench.run import (
     foreign_message,
     key_fields,
     load_checkpoint,
+    load_weights,
     read_checkpoint,
     sample,
     save_checkpoint,
     stable_hash,
     train,
+    weights_hash,
+    weights_label,
 )
 from bench.solvers import SOLVERS
 from bench.store import FLOOR_METHOD, ResultStore, faults, provenance, remove_stale_temporaries
@@ -121,6 +124,8 @@ def plan(spec: Spec, extractors: Mapping[str, str] | None = None) -> list[Group]
     groups = []
     for track in spec.tracks:
         train_cfg = key_fields(track.train)
+        if track.train.weights:  # a network trained elsewhere: keyed by the file's content, not its path
+            train_cfg["weights"] = f"sha256:{weights_hash(track.train.weights)}"
         eval_cfg = key_fields(track.eval)
         axes = track.axes
         for method, dataset, seed in itertools.product(axes.methods, axes.datasets, axes.seeds):
@@ -232,6 +237,10 @@ def check_inputs(spec: Spec, inception_weights: Path | None = None) -> None:
     """Raise DataUnavailable or ExtractorUnavailable if an image dataset's files, or the
     Inception weights an evaluation asks for, are not on this machine."""
     for track in spec.tracks:
+        if track.train.weights:  # a weights file that does not fit the network: before anything is written
+            for method, dataset in itertools.product(track.axes.methods, track.axes.datasets):
+                outputs = net_outputs(METHODS.get(method))
+                load_weights(build_net(DATASETS.get(dataset), track.train, 0, outputs), track.train.weights)
         for dataset in track.axes.datasets:
             if DATASETS.get(dataset).kind == "images":
                 images.load_splits(dataset)
@@ -325,6 +334,7 @@ def _row(cell: Cell, group: Group, prov: dict, **values: object) -> dict:
         "dataset": cell.dataset, "seed": blank(cell.seed), "solver": cell.solver, "steps": blank(cell.steps),
         "tol": blank(cell.tol), **prov, "value_sd": "", "floor": "", "vs_floor": "", "extractor": "", "data_hash": "",
         **keys.provenance(group.track, cell.method, cell.dataset, cell.solver or None).row(),
+        "weights": weights_label(group.track.train.weights) if group.track.train.weights else "",
     }  # fmt: skip
     row.update(values)
     return row
@@ -339,6 +349,10 @@ def obtain_model(group: Group, store: ResultStore, prov: dict, summary: Summary,
         return method.network(dataset.mixture), {"train_key": group.train_key, "seconds": 0.0, "peak_mb": 0.0}
     recipe = group.track.train
     net = build_net(dataset, recipe, group.seed, net_outputs(method))
+    if recipe.weights:  # trained elsewhere: the weights file is the checkpoint
+        summary.loaded += 1
+        return load_weights(net, recipe.weights).to(device), {"train_key": group.train_key, "seconds": 0.0,
+                                                              "peak_mb": 0.0}  # fmt: skip
     ckpt = store.checkpoint(group.train_key)
     meta = load_checkpoint(ckpt, net, group.train_key)
     if meta is not None:
@@ -519,6 +533,7 @@ class _Shared:
         method = METHODS.get(group.method)
         return (
             not hasattr(method, "network")  # an exact pseudo-method has nothing to train
+            and not group.track.train.weights  # nor has a network trained elsewhere
             and applicability(method, DATASETS.get(group.dataset)) is None
             and not self.store.checkpoint(group.train_key).exists()
             and bool(self.pending(group.cells))

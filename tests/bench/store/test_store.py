@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.store.results import CELL_COLUMNS, ResultStore, complete_keys
 
 
@@ -109,19 +111,21 @@ def test_supersede_finishes_a_move_a_crash_interrupted(tmp_path: Path) -> None:
     assert _keys(store.cells.rows()) == ["back-b"] * 2 and _keys(store.superseded.rows()) == ["old-a"] * 2
 
 
-def test_a_cells_file_of_the_earlier_layout_is_rewritten_and_an_unknown_one_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["before-code", "before-weights"])
+def test_a_cells_file_of_an_earlier_layout_is_rewritten_and_an_unknown_one_refused(tmp_path: Path, layout) -> None:
     import csv
-
-    import pytest
 
     from bench.store.results import CODE_COLUMNS, ResultsMismatch
 
-    earlier = [c for c in CELL_COLUMNS if c not in CODE_COLUMNS]
-    with open(tmp_path / "cells.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, earlier, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows([{**{c: row[c] for c in earlier}, "cell_rows": "2"} for row in _cell("k")])
+    dropped = {"before-code": [*CODE_COLUMNS, "weights"], "before-weights": ["weights"]}[layout]
+    earlier = [c for c in CELL_COLUMNS if c not in dropped]
+    for name in ("cells.csv", "superseded.csv"):
+        with open(tmp_path / name, "w", newline="") as f:
+            writer = csv.DictWriter(f, earlier, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows([{**{c: row[c] for c in earlier}, "cell_rows": "2"} for row in _cell("k")])
     store = ResultStore(tmp_path)
+    assert list(store.superseded.rows()[0]) == CELL_COLUMNS and store.superseded.rows()[0]["weights"] == ""
     assert store.done == {"k"} and list(store.cells.rows()[0]) == CELL_COLUMNS
     assert store.cells.rows()[0]["reason"] == "a,b\nc" and store.cells.rows()[0]["config_key"] == ""
     (tmp_path / "other").mkdir()
