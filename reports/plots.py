@@ -36,7 +36,7 @@ def load_cells(csv_path: Path) -> pd.DataFrame:
     cells = pd.read_csv(csv_path, dtype={"seed": "Int64"})
     cells = cells[cells.status == "ok"].copy()
     if "weights" in cells:
-        external = cells.weights.fillna("").astype(str).str.len() > 0
+        external = cells.weights.notna() & (cells.weights.astype(str) != "")
         parts = cells.weights[external].astype(str).str.split(" sha256:")
         label = " (weights " + parts.str[0] + " " + parts.str[1].str[:8] + ")"
         cells.loc[external, "method"] = cells.method[external] + label
