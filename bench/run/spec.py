@@ -83,6 +83,10 @@ ADDED_LATER = {"TrainConfig": {"bf16": False, "net": "", "weights": ""}, "EvalCo
 value they are left out of cache keys, so adding the field kept the results on disk valid."""
 
 
+HASHED_LATER = {"net": "", "weights": ""}
+"""[train] fields added after `Spec.config_hash` was recorded in results (see there)."""
+
+
 def key_fields(cfg: Any) -> dict:
     """A config dataclass as a dict for a cache key (see ADDED_LATER)."""
     later = ADDED_LATER.get(type(cfg).__name__, {})
@@ -141,7 +145,14 @@ class Spec:
     figures: FiguresConfig = FiguresConfig()
 
     def config_hash(self) -> str:
-        return stable_hash(dataclasses.asdict(self))
+        """A hash of the whole spec (recorded with every run). Fields added after it was first
+        recorded count only away from their default, so adding them left every hash as it was."""
+        data = dataclasses.asdict(self)
+        for track in data["tracks"]:
+            for key, default in HASHED_LATER.items():
+                if track["train"].get(key) == default:
+                    del track["train"][key]
+        return stable_hash(data)
 
     def with_axes(self, track: str | None = None, **changes: Any) -> Spec:
         """A one-track spec: the named track (default: the first) with some of its axes replaced."""

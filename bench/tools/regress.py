@@ -103,7 +103,31 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        return not self.verdict.startswith("ok")
+        return not self.verdict.startswith(("ok", NOT_COMPARED))
+
+    @property
+    def compared(self) -> bool:
+        return not self.verdict.startswith(NOT_COMPARED)
+
+
+NOT_COMPARED = "not compared"
+"""The verdict of an image metric measured through another feature extractor than the baseline's."""
+
+
+def extractors(cells: pd.DataFrame) -> dict[str, set[str]]:
+    """{dataset: the feature extractors (weights hashes) its image rows were measured with}."""
+    rows = cells[cells.extractor != ""] if "extractor" in cells else cells.iloc[:0]
+    return {dataset: set(group.extractor) for dataset, group in rows.groupby("dataset")}
+
+
+def other_feature_spaces(baseline: pd.DataFrame, new: pd.DataFrame) -> dict[str, tuple[set[str], set[str]]]:
+    """The image datasets whose classifier trained to other weights in the new run than in the
+    baseline: {dataset: (baseline's extractors, new's)}. Their FD, KID, precision, recall and the
+    classifier's confidence are distances in another feature space, not comparable with the
+    baseline's. (The classifier is trained afresh by each cold run; on a CPU whose kernels sum in
+    another order it trains to other weights.)"""
+    before, after = extractors(baseline), extractors(new)
+    return {d: (before[d], after[d]) for d in sorted(before.keys() & after.keys()) if before[d] != after[d]}
 
 
 def load_run(folder: Path) -> tuple[pd.DataFrame, dict]:
@@ -158,7 +182,10 @@ def _fmt(mean: float, sd: float, k: int) -> str:
 
 
 def compare_quality(baseline: pd.DataFrame, new: pd.DataFrame) -> list[Comparison]:
-    """Compare two cells.csv tables (strings) metric by metric."""
+    """Compare two cells.csv tables (strings) metric by metric. An image dataset measured through
+    other extractor weights than the baseline's (`other_feature_spaces`) has its metrics listed as
+    not compared (its NFE still is)."""
+    elsewhere = other_feature_spaces(baseline, new)
     merged = aggregate(baseline).merge(aggregate(new), on=QUALITY_KEYS, how="outer", suffixes=("_b", "_n"),
                                        indicator="side")  # fmt: skip
     rows = []
@@ -174,6 +201,10 @@ def compare_quality(baseline: pd.DataFrame, new: pd.DataFrame) -> list[Compariso
             continue
         base_txt = _fmt(row.mean_b, row.sd_b, int(row.k_b))
         new_txt = _fmt(row.mean_n, row.sd_n, int(row.k_n))
+        if row.dataset in elsewhere and row.metric != "nfe":
+            rows.append(Comparison(name, row.metric, base_txt, new_txt, "–", "–",
+                                   f"{NOT_COMPARED}: other extractor weights"))  # fmt: skip
+            continue
         if row.k_n < row.k_b or row.k_n < row.seeds_n:
             rows.append(Comparison(name, row.metric, base_txt, new_txt, "–", "–",
                                    f"failed: {int(row.k_n)} of {int(row.seeds_n)} seeds finished"))  # fmt: skip
@@ -232,7 +263,8 @@ def compare_timings(baseline: pd.DataFrame, base_cal: dict, new: pd.DataFrame, n
 
 
 def compare_runs(baseline: Path, new: Path) -> list[Comparison]:
-    """Every quality metric and every normalised timing of run folder `new` against `baseline`."""
+    """Every quality metric and every normalised timing of run folder `new` against `baseline`
+    (image metrics through other extractor weights are listed, not compared)."""
     base_cells, base_cal = load_run(baseline)
     new_cells, new_cal = load_run(new)
     return compare_quality(base_cells, new_cells) + compare_timings(base_cells, base_cal, new_cells, new_cal)
@@ -250,7 +282,17 @@ def format_table(rows: list[Comparison]) -> str:
 def summary_line(rows: list[Comparison], baseline: Path, new: Path) -> str:
     """The verdict under the table: how many rows, which failed, and whether the specs differ."""
     failed = [r for r in rows if r.failed]
+    skipped = [r for r in rows if not r.compared]
+    rows = [r for r in rows if r.compared]
     lines = []
+    tables = [pd.read_csv(Path(f) / "cells.csv", dtype=str, keep_default_na=False)
+              for f in (baseline, new) if (Path(f) / "cells.csv").exists()]  # fmt: skip
+    for dataset, (before, after) in (other_feature_spaces(*tables) if len(tables) == 2 else {}).items():
+        count = sum(r.name.split()[1] == dataset for r in skipped)
+        lines.append(f"note: {dataset}'s classifier trained to other weights here ({', '.join(sorted(after))}; "
+                     f"baseline {', '.join(sorted(before))}), as on a CPU whose kernels sum in another order: its "
+                     f"{count} image values are in another feature space and were not compared (its NFE was); "
+                     "`nox -s baseline` on this machine makes them comparable here")  # fmt: skip
     specs = [_config_hashes(Path(folder)) for folder in (baseline, new)]
     if specs[0] != specs[1]:
         lines.append(f"note: the spec differs from the baseline's (config hash {', '.join(sorted(specs[0]))} vs "

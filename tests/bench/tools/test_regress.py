@@ -264,3 +264,35 @@ def test_an_unpinned_rerun_restarts_itself_with_the_pin_and_passes_its_exit_code
     calls.clear()
     assert main(["regress", "--baseline", str(tmp_path / "base"), "--against", str(tmp_path / "none")]) == 2
     assert calls == []  # comparing a finished run needs no pin
+
+
+def test_image_metrics_through_other_extractor_weights_are_listed_not_compared(tmp_path):
+    """A classifier trained to other weights (another CPU's kernels) puts FD, KID, precision... in
+    another feature space: those rows are not compared, even 30 % off, while the 2D rows and the
+    image cells' NFE still are, and the summary says why."""
+    base, new = tmp_path / "baseline", tmp_path / "run"
+    images = lambda f: f.dataset == "mnist5k"  # noqa: E731
+    before = _cells().assign(extractor=lambda f: np.where(images(f), "classifier-aaaaaaaaaaaa", ""))
+    after = _cells({("iadb", "euler", 8, "kid"): 1.3, ("iadb", "euler", 4, "w2"): 1.1})
+    after = after.assign(extractor=lambda f: np.where(images(f), "classifier-bbbbbbbbbbbb", ""))
+    for folder, cells in ((base, before), (new, after)):
+        folder.mkdir()
+        cells.to_csv(folder / "cells.csv", index=False)
+        (folder / regress.CALIBRATION_FILE).write_text(json.dumps({"seconds": 1.0}))
+    rows = regress.compare_runs(base, new)
+    assert _failed(rows) == [("iadb gauss-moons euler K=4", "w2", "WORSE")]
+    verdicts = {(r.name, r.metric): r.verdict for r in rows}
+    assert verdicts["iadb mnist5k euler K=8", "kid"] == "not compared: other extractor weights"
+    assert verdicts["iadb mnist5k euler K=8", "nfe"] == "ok"
+    text = regress.summary_line(rows, base, new)
+    assert (
+        "note: mnist5k's classifier trained to other weights here (classifier-bbbbbbbbbbbb; baseline "
+        "classifier-aaaaaaaaaaaa)"
+        in text
+        and "its 2 image values" in text  # fd and kid
+    )
+    assert "REGRESSION: 1 of" in text
+    # the same extractor: the KID change fails
+    after = after.assign(extractor=before.extractor)
+    after.to_csv(new / "cells.csv", index=False)
+    assert ("iadb mnist5k euler K=8", "kid", "WORSE") in _failed(regress.compare_runs(base, new))
