@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -208,3 +209,24 @@ def test_pool_workers_load_the_plugins_their_caller_loaded(tmp_path, package):
         "blendbench-example 0.1.0"
     }
     pd.testing.assert_frame_equal(frames[0].reset_index(drop=True), frames[1].reset_index(drop=True))
+
+
+def test_the_example_builds_as_a_wheel_whose_entry_points_are_found(tmp_path):
+    """The package as pip builds it (setuptools, offline): its wheel's own entry_points.txt and its
+    data file, unpacked into a folder on the path, are what `list` and `check` find."""
+    source = tmp_path / "source"  # setuptools writes build/ and *.egg-info beside the sources: a copy's
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            str(source), "-w", str(tmp_path / "wheel")], capture_output=True, text=True)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheel").glob("blendbench_example-0.1.0-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    assert (site / "blendbench_example" / "spiral.csv").exists()
+    listed = bench("list", site=site).stdout
+    assert [line.split()[:3] for line in listed.splitlines() if "blendbench-example" in line] == [
+        ["method", "smoothstep", "blendbench-example"], ["solver", "ab2", "blendbench-example"],
+        ["dataset", "gauss-spiral", "blendbench-example"], ["net", "resmlp", "blendbench-example"]]  # fmt: skip
+    checked = bench("check", "gauss-spiral", site=site)
+    assert checked.returncode == 0 and checked.stdout.splitlines()[-1] == "check: 6 passed, 0 failed, 0 skipped"
