@@ -130,6 +130,8 @@ def test_the_package_sweeps_beside_the_built_ins_and_edits_rerun_exactly_their_c
     assert {m: list(v) for m, v in by_method.items()} == {"iadb": ["built-in"], "smoothstep": [origin]}
     assert set(rows.solver_origin[rows.solver == "ab2"]) == {origin}
     assert set(rows.dataset_origin[rows.dataset == "gauss-spiral"]) == {origin}
+    trained = rows[rows.method != "floor"]
+    assert set(zip(trained.net, trained.net_origin)) == {("resmlp", origin)} and set(trained.weights) == {""}
     ab2 = rows[rows.solver == "ab2"]
     assert (ab2.nfe.astype(int) == ab2.steps.astype(int) + 1).all()  # K steps: K + 1 evaluations (Heun first)
     report = (reports / "example-package" / "report.md").read_text()
@@ -163,6 +165,7 @@ def test_the_single_file_plugin_from_its_sweep_file_and_an_edit_to_its_loss(tmp_
     assert counts(last_summary(results, "example-single-file")) == (6, 24)
     rows = cells(results, "example-single-file")
     assert set(rows.method_origin[rows.method == "smoothstep"]) == {f"file {folder / 'smoothstep.py'}"}
+    assert set(zip(rows.net, rows.net_origin)) == {("mlp", "built-in"), ("", "")}  # the floors have no network
     before = keys(rows)
 
     edit(folder / "smoothstep.py", "return (net(x_t, t) - (x1 - x0)).square().mean()",

@@ -40,7 +40,7 @@ CELL_COLUMNS = [
     "git_rev", "torch_version", "numpy_version", "python_version", "device", "threads", "config_hash",
     "method_origin", "method_code", "solver_origin", "solver_code", "dataset_origin", "dataset_code", "net_code",
     "harness_code",
-    "cell_rows", "weights",
+    "cell_rows", "weights", "net", "net_origin",
 ]  # fmt: skip
 """`key` hashes everything a cell depends on, code included; `config_key` only what the sweep file
 asks for (bench.sweep.keys). Rows of another version of the code for the same configuration
@@ -49,10 +49,13 @@ CODE_COLUMNS = ["config_key", "method_origin", "method_code", "solver_origin", "
                 "dataset_code", "net_code", "harness_code"]  # fmt: skip
 """The columns added when keys began to hold the code: a cells.csv written before has every other
 column, in this order, and is rewritten with these blank when a new version opens it."""
-EARLIER_CELL_COLUMNS = ([c for c in CELL_COLUMNS if c not in [*CODE_COLUMNS, "weights"]],
-                        [c for c in CELL_COLUMNS if c != "weights"])  # fmt: skip
+NET_COLUMNS = ["weights", "net", "net_origin"]
+"""The columns added with network factories and plugins: a network trained elsewhere (`python -m
+bench evaluate`), and the factory that built the network, with its origin."""
+EARLIER_CELL_COLUMNS = ([c for c in CELL_COLUMNS if c not in [*CODE_COLUMNS, *NET_COLUMNS]],
+                        [c for c in CELL_COLUMNS if c not in NET_COLUMNS])  # fmt: skip
 """The layouts of cells.csv (and superseded.csv) written by earlier versions: before keys held the
-code, and before `weights` (a network trained elsewhere, `python -m bench evaluate`) was a column."""
+code, and before NET_COLUMNS."""
 TRAIN_COLUMNS = ["train_key", "run_id", "method", "dataset", "seed", "step", "loss"]
 
 

@@ -76,6 +76,9 @@ class Provenance:
     dataset_code: str = ""
     net_code: str = ""
     harness_code: str = ""
+    net: str = ""
+    """The network factory (`bench.nets.NETS`) that built the cell's network, and where it came from."""
+    net_origin: str = ""
 
     def row(self) -> dict[str, str]:
         return dict(vars(self))
@@ -130,6 +133,8 @@ def provenance(track: Track, method: str, dataset: str, solver: str | None) -> P
         dataset_origin=DATASETS.origin(dataset),
         dataset_code=code_of(dataset_),
         net_code=net_code(track, dataset) if solver else "",
+        net=net_factory(dataset_, track.train) if solver else "",
+        net_origin=NETS.origin(net_factory(dataset_, track.train)) if solver else "",
         harness_code=stable_hash({"harness": harness, "eval": evaluation_code(track, dataset_)}),
     )
 

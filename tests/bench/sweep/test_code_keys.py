@@ -130,9 +130,9 @@ def test_a_folder_written_before_keys_held_code_is_read_and_recomputed(tmp_path)
     sweep.run(spec, tmp_path, progress=False, make_figures=False)
     folder = tmp_path / "codekeys"
     new = pd.read_csv(folder / "cells.csv", dtype=str, keep_default_na=False)
-    # the layout of the earlier version: no code columns (nor `weights`, added later), and each key
+    # the layout of the earlier version: no code columns (nor the net columns, added later), and each key
     # what the config key is now
-    old = new.assign(key=new.config_key).drop(columns=[*CODE_COLUMNS, "weights"])
+    old = new.assign(key=new.config_key).drop(columns=[*CODE_COLUMNS, "weights", "net", "net_origin"])
     old.to_csv(folder / "cells.csv", index=False)
     shutil.rmtree(folder / "checkpoints")  # an earlier version's checkpoints have other names
     ResultStore(folder)  # opens it: the same rows in the new layout, the new columns blank
