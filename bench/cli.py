@@ -270,10 +270,12 @@ DISCOVERS_PLUGINS = ("list", "check", "sweep", "train", "sample", "evaluate", "g
 
 
 def _load_plugins(args: argparse.Namespace) -> None:
-    """Installed plugins (unless --no-plugins), then the --plugin files and modules."""
+    """Installed plugins (unless --no-plugins), then the --plugin files and modules. For `check`,
+    a component that breaks its contract is loaded anyway, for check to say what it lacks."""
+    lenient = args.command == "check"
     if args.command in DISCOVERS_PLUGINS and not getattr(args, "no_plugins", False):
-        plugins.load_entry_points()
-    plugins.load(getattr(args, "plugin", ()))
+        plugins.load_entry_points(lenient)
+    plugins.load(getattr(args, "plugin", ()), lenient=lenient)
 
 
 def _check(names: list[str]) -> int:

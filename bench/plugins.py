@@ -74,9 +74,10 @@ def entry_points_disabled() -> bool:
     return os.environ.get(ENV_NO_PLUGINS, "") not in ("", "0")
 
 
-def load_entry_points() -> list[tuple[str, str, str]]:
+def load_entry_points(lenient: bool = False) -> list[tuple[str, str, str]]:
     """Register every installed plugin of `GROUPS` (once per process; nothing when disabled).
-    Returns (kind, name, origin) of what was added."""
+    Returns (kind, name, origin) of what was added. lenient: register objects that break their
+    kind's contract too (for `check`, which reports each problem); names are checked anyway."""
     if _LOADED.entry_points or entry_points_disabled():
         return []
     found, packages = [], []
@@ -92,15 +93,15 @@ def load_entry_points() -> list[tuple[str, str, str]]:
                 raise PluginError(f"{label}: cannot import it: {type(err).__name__}: {err}") from None
             found.append((kind, point.name, obj, origin, label))
             packages += [point.module, *_new_local_modules(modules)]
-    added = _add_all(found, packages)
+    added = _add_all(found, packages, lenient)
     _LOADED.entry_points = True
     return added
 
 
-def load(refs: Sequence[str | Path], base: Path | None = None) -> list[tuple[str, str, str]]:
+def load(refs: Sequence[str | Path], base: Path | None = None, lenient: bool = False) -> list[tuple[str, str, str]]:
     """Register the local plugins `refs` (files, relative to `base` or the working folder, or
     module names); one already loaded in this process is not loaded again. Returns (kind, name,
-    origin) of what was added."""
+    origin) of what was added. lenient: as for `load_entry_points`."""
     added = []
     for ref in refs:
         resolved = _resolve(ref, base)
@@ -109,22 +110,32 @@ def load(refs: Sequence[str | Path], base: Path | None = None) -> list[tuple[str
         modules = set(sys.modules)
         module = _import(ref, resolved)
         packages = [module.__name__, *_new_local_modules(modules)]
-        origin = f"file {resolved}" if resolved.endswith(".py") else f"module {resolved}"
-        label = f"plugin {resolved}"
-        found = []
-        for attr, kind in DECLARED.items():
-            table = getattr(module, attr, None)
-            if table is None:
-                continue
-            if not isinstance(table, Mapping):
-                raise PluginError(f"{label}: {attr} must be a dict of name -> {kind}, got {type(table).__name__}")
-            found += [(kind, name, obj, origin, label) for name, obj in table.items()]
-        if not found:
-            raise PluginError(f"{label}: declares nothing; a plugin module defines one or more of the dicts "
-                              f"{', '.join(DECLARED)} (name -> object)")  # fmt: skip
-        added += _add_all(found, packages)
+        try:
+            added += _add_all(_declared(module, resolved), packages, lenient)
+        except PluginError:
+            if resolved.endswith(".py"):  # refused: as if never imported (a corrected file loads afresh)
+                sys.modules.pop(module.__name__, None)
+            raise
         _LOADED.local += (resolved,)
     return added
+
+
+def _declared(module: object, resolved: str) -> list[tuple[str, str, object, str, str]]:
+    """(kind, name, object, origin, label) of what a local plugin module declares."""
+    origin = f"file {resolved}" if resolved.endswith(".py") else f"module {resolved}"
+    label = f"plugin {resolved}"
+    found = []
+    for attr, kind in DECLARED.items():
+        table = getattr(module, attr, None)
+        if table is None:
+            continue
+        if not isinstance(table, Mapping):
+            raise PluginError(f"{label}: {attr} must be a dict of name -> {kind}, got {type(table).__name__}")
+        found += [(kind, name, obj, origin, label) for name, obj in table.items()]
+    if not found:
+        raise PluginError(f"{label}: declares nothing; a plugin module defines one or more of the dicts "
+                          f"{', '.join(DECLARED)} (name -> object)")  # fmt: skip
+    return found
 
 
 def state() -> tuple[bool, tuple[str, ...]]:
@@ -230,9 +241,11 @@ def _new_local_modules(before: set[str]) -> list[str]:
     return [name for name in set(sys.modules) - before if _outside_installs(sys.modules[name])]
 
 
-def _add_all(found: list[tuple[str, str, object, str, str]], packages: list[str]) -> list[tuple[str, str, str]]:
+def _add_all(found: list[tuple[str, str, object, str, str]], packages: list[str],
+             lenient: bool = False) -> list[tuple[str, str, str]]:  # fmt: skip
     """Check every (kind, name, object, origin, label), then register them all (or none), and
-    follow the code of `packages` (the plugin's) in fingerprints."""
+    follow the code of `packages` (the plugin's) in fingerprints. lenient: an object that breaks
+    its kind's contract is registered too (`check` then reports what it lacks)."""
     seen: dict[tuple[str, str], str] = {}
     for kind, name, obj, _origin, label in found:
         registry = KINDS[kind]
@@ -243,13 +256,13 @@ def _add_all(found: list[tuple[str, str, object, str, str]], packages: list[str]
         if (kind, name) in seen:
             raise PluginError(f"{label}: {kind} {name!r} is registered twice (also by {seen[kind, name]})")
         seen[kind, name] = label
-        problems = protocol_problems(kind, obj)
-        if kind == "dataset" and not problems and obj.kind not in DATASET_KINDS:
+        problems = [] if lenient else protocol_problems(kind, obj)
+        if kind == "dataset" and isinstance(obj, Dataset) and obj.kind not in DATASET_KINDS:
             problems = [f"a plugin dataset's kind is one of {', '.join(DATASET_KINDS)}, got {obj.kind!r} (image sets "
                         "are read by name from their files, bench.data.images)"]  # fmt: skip
         if problems:
             raise PluginError(f"{label}: {kind} {name!r} breaks the {kind} contract: {'; '.join(problems)}")
-        if getattr(obj, "name", None) != name:
+        if getattr(obj, "name", None) != name and not (lenient and protocol_problems(kind, obj)):
             raise PluginError(f"{label}: {kind} registered as {name!r} is named {getattr(obj, 'name', None)!r}; "
                               "the registry key and the object's name must be the same")  # fmt: skip
     for kind, name, obj, origin, _label in found:

@@ -231,3 +231,34 @@ def test_unknown_names_and_the_pytest_helper():
     register("solver", Solver("euler-as-2", "fixed", 2, euler, ""))
     with pytest.raises(AssertionError, match=r"^FAIL solver euler-as-2: order: observed 1.01, declared 2"):
         assert_conforms("euler", "euler-as-2")
+
+
+def test_check_loads_a_plugin_that_breaks_its_contract_and_names_what_it_lacks(tmp_path, capsys):
+    """Where every other command refuses such a plugin (exit 2), check lists its protocol failures."""
+    path = tmp_path / "broken_parts.py"
+    path.write_text(
+        textwrap.dedent("""
+        from bench.solvers import Solver, euler
+
+        class Half:
+            name = "half"
+            needs_gaussian_source = "no"
+            time_range = (0.0, 1.0)
+            native_samplers = {}
+
+            def loss(self, net, x0, x1, t):
+                return 0.0
+
+        METHODS = {"half": Half()}
+        SOLVERS = {"ab3": Solver("ab3", "fixed", None, euler, "")}
+    """)
+    )
+    assert main(["list", "--plugin", str(path)]) == 2
+    assert "breaks the method contract" in capsys.readouterr().err
+    assert main(["check", "half", "ab3", "euler", "--plugin", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        "FAIL method half: protocol: needs_gaussian_source must be a bool; velocity is missing",
+        "FAIL solver ab3: protocol: a fixed-step solver declares its order (an int), which `check` verifies",
+    ]
+    assert lines[2].startswith("PASS solver euler: protocol") and lines[-1] == "check: 2 passed, 2 failed, 0 skipped"
