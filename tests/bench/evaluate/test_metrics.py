@@ -52,3 +52,44 @@ def test_w2_agrees_with_the_network_simplex(n, m):
     a, b = x.double().numpy(), y.double().numpy()
     expected = np.sqrt(ot.emd2(np.full(n, 1 / n), np.full(m, 1 / m), ot.dist(a, b), numItermax=10_000_000))
     assert w2(x, y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_energy_in_2d_uses_euclidean_distances():
+    """Points off the axes, where an L1 (or squared) distance gives another value: the energy
+    distance equals the V-statistic written out with Euclidean norms, and not the L1 one."""
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(40, 2)), rng.normal(size=(30, 2)) @ np.array([[1.0, 0.6], [0.0, 0.8]]) + 0.4
+
+    def mean_distance(p, q, norm):
+        return np.mean([[norm(u - v) for v in q] for u in p])
+
+    def statistic(norm):
+        return np.sqrt(2 * mean_distance(a, b, norm) - mean_distance(a, a, norm) - mean_distance(b, b, norm))
+
+    euclidean, l1 = statistic(np.linalg.norm), statistic(lambda d: np.abs(d).sum())
+    assert abs(euclidean - l1) > 0.05 * euclidean  # the check can tell them apart
+    assert energy(torch.tensor(a), torch.tensor(b)) == pytest.approx(euclidean, rel=1e-8)  # cdist: matmul rounding
+
+
+def test_w2_equals_the_best_permutation_and_an_independent_linear_programme():
+    """Equal sizes: the minimum over all 720 permutations of 6 points. Unequal sizes (7 and 5 points):
+    the transport linear programme solved by scipy's HiGHS, not the POT call the metric makes."""
+    import itertools
+
+    from scipy.optimize import linprog
+
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(size=(6, 2)), rng.normal(size=(6, 2)) * 1.3 + 0.5
+    cost = ((a[:, None] - b[None]) ** 2).sum(-1)
+    best = min(cost[range(6), list(p)].mean() for p in itertools.permutations(range(6)))
+    assert w2(torch.tensor(a), torch.tensor(b)) == pytest.approx(np.sqrt(best), rel=1e-12)
+
+    a, b = rng.normal(size=(7, 2)), rng.normal(size=(5, 2)) + np.array([1.0, -0.5])
+    cost = ((a[:, None] - b[None]) ** 2).sum(-1)
+    n, m = cost.shape
+    rows = [np.kron(np.eye(n)[i], np.ones(m)) for i in range(n)]  # each source point sends 1/n
+    cols = [np.kron(np.ones(n), np.eye(m)[j]) for j in range(m)]  # each target point receives 1/m
+    plan = linprog(cost.ravel(), A_eq=np.array(rows + cols), b_eq=[1 / n] * n + [1 / m] * m, bounds=(0, None),
+                   method="highs")  # fmt: skip
+    assert plan.status == 0
+    assert w2(torch.tensor(a), torch.tensor(b)) == pytest.approx(np.sqrt(plan.fun), rel=1e-9)
