@@ -207,3 +207,43 @@ def test_inception_without_weights_never_downloads(mnist, tmp_path, monkeypatch)
         inception_metrics(mnist.heldout, mnist.reference, weights_path=hostile, **kw)
     assert not _Payload.ran
     assert list(tmp_path.iterdir()) == [hostile]
+
+
+def knn_precision_recall(fake: np.ndarray, real: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Kynkaanniemi et al. 2019, written out: a point's ball reaches its k-th nearest neighbour in
+    its own set; precision is the share of generated points inside some real ball, recall the
+    share of real points inside some generated ball."""
+
+    def radii(points):
+        d = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1))
+        return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
+
+    def covered(queries, centres, r):
+        d = np.sqrt(((queries[:, None] - centres[None]) ** 2).sum(-1))
+        return float((d <= r[None]).any(1).mean())
+
+    return covered(fake, real, radii(real)), covered(real, fake, radii(fake))
+
+
+def test_precision_and_recall_are_not_swapped(monkeypatch, tmp_path):
+    """Generated features on a small part of the real ones: precision near 1, recall low. The
+    glue (`compare`) must return them under their names, equal to the definition written out."""
+    from types import SimpleNamespace
+
+    from bench.evaluate import fidelity
+
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(200, 6))
+    fake = 0.3 * rng.normal(size=(150, 6))  # the real distribution's core only
+    features = {
+        "samples": torch.tensor(fake, dtype=torch.float32),
+        "reference": torch.tensor(real, dtype=torch.float32),
+    }
+    monkeypatch.setattr(fidelity, "extract", lambda images, space: {"features": features["samples"]})
+    monkeypatch.setattr(fidelity, "reference_features", lambda images, space, **_: {"features": features["reference"]})
+    metrics, _ = fidelity.compare(torch.zeros(150), torch.zeros(200), SimpleNamespace(metric_layer="features"),
+                                  reference_name="r", cache_root=tmp_path)  # fmt: skip
+    precision, recall = knn_precision_recall(fake.astype(np.float32), real.astype(np.float32))
+    assert precision > 0.9 and recall < 0.5  # far apart: a swap cannot pass
+    assert metrics["precision"][0] == pytest.approx(precision, abs=1e-9)
+    assert metrics["recall"][0] == pytest.approx(recall, abs=1e-9)
