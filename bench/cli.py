@@ -251,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     args.argv = argv
+    if args.threads is not None and args.threads <= 0:
+        parser.error(f"--threads must be positive, got {args.threads}")
+    # --threads and --data-root hold for this command; a caller in the same process (a script, a
+    # test) gets its own settings back
+    threads, settings = torch.get_num_threads(), dataclasses.replace(images.SETTINGS)
     if args.threads is not None:
-        if args.threads <= 0:
-            parser.error(f"--threads must be positive, got {args.threads}")
         torch.set_num_threads(args.threads)
     images.configure(data_root=args.data_root, download=args.download)
     try:
@@ -263,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
             ForeignCheckpoint, plugins.PluginError) as err:  # fmt: skip
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        torch.set_num_threads(threads)
+        images.configure(data_root=settings.data_root, download=settings.download)
 
 
 DISCOVERS_PLUGINS = ("list", "check", "sweep", "train", "sample", "evaluate", "groundtruth", "perf", "classifier")

@@ -1,13 +1,74 @@
+import dataclasses
 import os
 
+import numpy as np
 import pytest
 import torch
+
+
+def process_state() -> dict[str, object]:
+    """What a test must leave as it found it: torch's threads and deterministic-algorithms flag,
+    torch's and numpy's global RNG states, and the data settings (`--data-root`, `--download`)."""
+    from bench.data import images
+
+    return {
+        "torch threads": torch.get_num_threads(),
+        "deterministic algorithms": torch.are_deterministic_algorithms_enabled(),
+        "torch's global RNG": torch.get_rng_state(),
+        "numpy's global RNG": np.random.get_state(),
+        "data settings": dataclasses.replace(images.SETTINGS),
+    }
+
+
+LEAKS_THAT_FAIL = ("torch threads", "deterministic algorithms", "data settings")
+"""Changed by harness code that must restore them (a test failing here found a leak); the RNG
+states are only restored, since tests draw from them."""
+
+
+def changed(before: dict[str, object], after: dict[str, object]) -> list[str]:
+    """The names of the state that differs between two `process_state` snapshots."""
+
+    def same(a, b):
+        if isinstance(a, torch.Tensor):
+            return torch.equal(a, b)
+        if isinstance(a, tuple):  # numpy's state: (name, keys array, pos, has_gauss, cached)
+            return all(np.array_equal(x, y) for x, y in zip(a, b))
+        return a == b
+
+    return [key for key in before if not same(before[key], after[key])]
+
+
+def restore(state: dict[str, object]) -> None:
+    from bench.data import images
+
+    torch.set_num_threads(state["torch threads"])
+    torch.use_deterministic_algorithms(state["deterministic algorithms"])
+    torch.set_rng_state(state["torch's global RNG"])
+    np.random.set_state(state["numpy's global RNG"])
+    images.configure(data_root=state["data settings"].data_root, download=state["data settings"].download)
 
 
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.use_deterministic_algorithms(True)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_state(_deterministic):
+    """Every test starts from the same process state and leaves it so: the RNG states are put
+    back; a test that leaves the threads, the deterministic flag or the data settings changed fails."""
+    before = process_state()
+    yield
+    after = process_state()
+    leaks = [key for key in changed(before, after) if key in LEAKS_THAT_FAIL]
+    restore(before)
+    if leaks:
+        pytest.fail(
+            f"the test left {', '.join(leaks)} changed: "
+            + "; ".join(f"{key} {after[key]!r} (was {before[key]!r})" for key in leaks),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

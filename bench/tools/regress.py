@@ -372,13 +372,17 @@ def cold_run(spec, results_root: Path, workers: int = 2) -> Path:
         shutil.rmtree(results_root)
     results_root.mkdir(parents=True)
     (results_root / MARKER).write_text("made by `python -m bench regress`; emptied by the next run\n")
-    torch.set_num_threads(1)
-    parallel = executors.Parallel("pool", workers, 1) if workers > 1 else executors.Parallel("serial")
-    before = calibration_workload()
-    cpu = _cpu_seconds()
-    summary = executors.run(spec, results_root, parallel, progress=False, make_figures=False)
-    sweep_cpu = _cpu_seconds() - cpu
-    after = calibration_workload()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this process's share, for the run; the caller's count is restored after
+    try:
+        parallel = executors.Parallel("pool", workers, 1) if workers > 1 else executors.Parallel("serial")
+        before = calibration_workload()
+        cpu = _cpu_seconds()
+        summary = executors.run(spec, results_root, parallel, progress=False, make_figures=False)
+        sweep_cpu = _cpu_seconds() - cpu
+        after = calibration_workload()
+    finally:
+        torch.set_num_threads(threads)
     folder = results_root / spec.name
     record = {"seconds": (before[0] + after[0]) / 2, "cpu_seconds": (before[1] + after[1]) / 2,
               "before": before, "after": after, "threads": 1, "workers": workers,
