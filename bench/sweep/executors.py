@@ -92,11 +92,11 @@ def run(spec: Spec, results_root: Path, parallel: Parallel = Parallel(), *, prog
             warm = [pool.submit(_warm_up) for _ in range(count - 1)]  # start them: they import while we go on
             shared = sweep.run(spec, results_root, progress=False, inception_weights=inception_weights,
                                device=device, groups=False)  # fmt: skip
+            for future in warm:  # every worker ready before any starts: else on a small sweep the
+                future.result()  # caller claims every group while the others still import torch
             others = [pool.submit(_worker, *job) for _ in range(count - 1)]
             mine = _worker(*job)
             summaries = [mine, *(future.result() for future in others)]
-            for future in warm:
-                future.result()
     else:
         shared = sweep.run(spec, results_root, progress=False, inception_weights=inception_weights, device=device,
                            groups=False)  # fmt: skip

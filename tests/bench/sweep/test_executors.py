@@ -24,7 +24,7 @@ solvers = ["euler", "rk4", "rk45", "ancestral"]
 steps = [2]
 tolerances = [1e-2]
 [train]
-steps = 20
+steps = 150  # each group long enough that every worker gets some: the test checks that it did
 batch_size = 64
 width = 16
 depth = 2
@@ -44,6 +44,7 @@ def sweep_csv(tmp: Path, *options: str) -> pd.DataFrame:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     cells = pd.read_csv(tmp / "results" / "par" / "cells.csv", keep_default_na=False, dtype=str)
+    cells.attrs["workers"] = cells.run_id[cells.method != "floor"].nunique()  # each process's sweep has its run id
     return cells.drop(columns=NOT_COMPARED).sort_values(["key", "metric"]).reset_index(drop=True)
 
 
@@ -57,6 +58,7 @@ def test_a_parallel_sweep_writes_the_serial_runs_rows(executor, serial, tmp_path
     found = sweep_csv(tmp_path, "--executor", executor, "--workers", "2", "--worker-threads", "1")
     assert len(found) == len(serial) > 100
     pd.testing.assert_frame_equal(found, serial)
+    assert serial.attrs["workers"] == 1 and found.attrs["workers"] == 2  # both workers measured cells
 
 
 @pytest.mark.parametrize(
