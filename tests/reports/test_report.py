@@ -114,3 +114,43 @@ def test_a_rerun_that_does_no_work_leaves_the_report_current(report_2d, sweep_2d
     training = root / spec.name / "training.csv"
     training.write_text(training.read_text() + "\n")  # a changed input: rebuilt
     assert not is_current(root / spec.name, report)
+
+
+def md_table_after(md: str, heading: str, occurrence: int = 0) -> pd.DataFrame:
+    """The first markdown table after the `occurrence`-th line equal to `heading`, as strings."""
+    lines = md.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == heading]
+    i = starts[occurrence] + 1
+    while not lines[i].startswith("|"):
+        i += 1
+    rows = []
+    while i < len(lines) and lines[i].startswith("|"):
+        rows.append([cell.strip() for cell in lines[i].strip().strip("|").split("|")])
+        i += 1
+    return pd.DataFrame(rows[2:], columns=rows[0])  # rows[1] is the |---| line
+
+
+def test_the_reports_numbers_are_those_of_cells_csv(report_2d):
+    """gauss-moons' floor, and its best cell within each NFE budget, read from report.md, equal a
+    direct computation from cells.csv: the mean (and sd) over seeds of each cell's w2, the lowest
+    mean among the cells using at most that many evaluations."""
+    index, results = report_2d
+    md = (index.parent / "report.md").read_text()
+    cells = pd.read_csv(results / "cells.csv", keep_default_na=False)
+    rows = cells[(cells.dataset == "gauss-moons") & (cells.metric == "w2") & (cells.status == "ok")]
+    floor = rows[rows.method == "floor"].value.astype(float).mean()
+    assert f"## gauss-moons: w2\n\nw2 by method × solver × setting (mean ± sd over seeds). Floor: {floor:.3f}." in md
+    runs = rows[rows.method != "floor"].assign(value=lambda f: f.value.astype(float), nfe=lambda f: f.nfe.astype(float))
+    stats = runs.groupby(["method", "solver", "steps", "tol"]).agg(mean=("value", "mean"), sd=("value", "std"),
+                                                                    nfe=("nfe", "mean")).reset_index()  # fmt: skip
+    shown = md_table_after(md, "### Best cell within each NFE budget", occurrence=0)  # gauss-moons: first by name
+    assert len(shown) >= 3
+    for row in shown.itertuples():
+        budget = float(row[1])
+        within = stats[stats.nfe <= budget]
+        if within.empty:
+            assert row.value == "nothing within this budget"
+            continue
+        best = within.loc[within["mean"].idxmin()]
+        assert (row.method, row.solver, float(row.NFE)) == (best.method, best.solver, best.nfe)
+        assert row.value == f"{best['mean']:.3f} ± {best.sd:.3f}"
