@@ -52,7 +52,20 @@ def test_perf_writes_its_ratio_and_verdict(tmp_path):
     assert list(frame.benchmark) == ["euler-torchdiffeq"] and len(rows) == 1
     row = frame.iloc[0]
     assert row.harness_s > 0 and row.reference_s > 0 and row.target == perf.SOLVER_TARGET
-    assert row.verdict == ("met" if row.ratio <= row.target else "missed")
+    assert row.verdict in ("met", "missed")
+
+
+@pytest.mark.parametrize("ratio, verdict", [(0.9, "met"), (1.0, "met"), (1.0001, "missed"), (1.5, "missed")])
+def test_the_verdict_follows_the_measured_ratio_against_the_target(tmp_path, monkeypatch, ratio, verdict):
+    """Known timings in, the row out: the verdict is decided by the ratio the timing measured, with
+    the target of the benchmark (the solver's is 1.0), not read back from the row."""
+    assert perf.SOLVER_TARGET == 1.0
+    fixed = perf.Timing(
+        harness_s=2.0 * ratio, reference_s=2.0, ratio=ratio, ci95=(ratio - 0.01, ratio + 0.01), rounds=7
+    )
+    monkeypatch.setattr(perf, "interleaved", lambda harness, reference, repeats=None: fixed)
+    (row,) = perf.run(tmp_path, repeats=1, only=("euler-torchdiffeq",))
+    assert (row["verdict"], row["ratio"], row["repeats"], row["target"]) == (verdict, f"{ratio:.4f}", 7, 1.0)
 
 
 def test_perf_rejects_an_unknown_benchmark_and_writes_nothing(tmp_path, capsys):
