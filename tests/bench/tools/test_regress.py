@@ -191,9 +191,12 @@ def test_missing_new_failed_and_nfe_changes_fail(change, verdict):
 
 def test_baseline_then_regress_end_to_end(tmp_path, capsys, monkeypatch):
     """`baseline` on a tiny spec, then `regress`: an unchanged cold rerun passes and prints its table
-    (in this process: the pin's variables are set, so the CLI does not restart itself)."""
+    (in this process: the pin's variables are set, so the CLI does not restart itself). The 2x
+    timing gate is lifted here: two runs of seconds on a shared machine may differ by more, and a
+    pass/fail test must not time anything (the gate itself is tested on synthetic tables above)."""
     for key, value in regress.cpu_pin().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr(regress, "TIMING_FACTOR", math.inf)
     spec = tmp_path / "tiny.toml"
     spec.write_text(
         'name = "tiny"\n[axes]\nmethods = ["iadb"]\ndatasets = ["gauss-moons"]\nseeds = [0, 1]\n'
