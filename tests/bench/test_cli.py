@@ -192,3 +192,50 @@ def test_sampling_one_image_cell_prints_its_metrics_against_the_floor(results_ro
     assert [row[6] for row in rows] == ["fd", "kid", "precision", "recall", "confidence", "class_entropy"]
     fd = rows[0]
     assert fd[5] == "4" and float(fd[8]) > 0 and float(fd[9]) == pytest.approx(float(fd[7]) / float(fd[8]))
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full", "ci"])
+def test_every_built_in_profile_loads_and_plans_what_its_file_says(profile):
+    """Each profile's groups and cells, counted from its TOML read directly (method x dataset x seed
+    groups; per group, its fixed-step and native solvers times the steps plus its adaptive ones times
+    the tolerances), equal what the sweep plans."""
+    import tomllib
+    from importlib import resources
+
+    raw = tomllib.loads(resources.files("bench").joinpath("profiles", f"{profile}.toml").read_text())
+    tracks = raw.get("tracks", {"main": raw})
+
+    def names(value, registry, kind=None):
+        if value in ("all", ["all"]):
+            return [n for n, item in registry.items() if kind is None or item.kind == kind]
+        return value
+
+    groups = cells = 0
+    for table in tracks.values():
+        axes = table["axes"]
+        solvers = names(axes["solvers"], SOLVERS)
+        per_group = sum(len(axes.get("tolerances", [])) if SOLVERS.get(s).kind == "adaptive" else len(axes["steps"])
+                        for s in solvers)  # fmt: skip
+        count = (
+            len(names(axes["methods"], METHODS)) * len(names(axes["datasets"], DATASETS, "points")) * len(axes["seeds"])
+        )
+        groups, cells = groups + count, cells + count * per_group
+    from bench.run.spec import load_profile
+
+    planned = sweep.plan(load_profile(profile))
+    assert (len(planned), sum(len(g.cells) for g in planned)) == (groups, cells) and cells > 0
+
+
+def test_the_report_plot_and_classifier_commands(sweep_2d, results_root, extractor, tmp_path, capsys):
+    root, spec = sweep_2d
+    before = {p: p.stat().st_mtime_ns for p in (root / spec.name).rglob("*") if p.is_file()}
+    assert main(["report", "--profile", spec.name, "--results", str(root), "--reports", str(tmp_path)]) == 0
+    assert (tmp_path / spec.name / "index.html").exists() and (tmp_path / spec.name / "report.md").exists()
+    assert main(["plot", str(root / spec.name), "--reports", str(tmp_path / "plots")]) == 0
+    assert len(list((tmp_path / "plots" / spec.name).glob("*_vs_nfe.png"))) >= 2
+    assert {p: p.stat().st_mtime_ns for p in (root / spec.name).rglob("*") if p.is_file()} == before  # read only
+    capsys.readouterr()
+    assert main(["classifier", "--dataset", "mnist5k", "--results", str(results_root)]) == 0
+    out = capsys.readouterr().out
+    assert f"weights sha256 {extractor.weights_hash}" in out and f"held-out accuracy {extractor.accuracy:.4f}" in out
+    assert main(["report", "--profile", "nothing-here", "--results", str(root), "--reports", str(tmp_path)]) == 2
