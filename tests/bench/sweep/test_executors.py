@@ -77,3 +77,39 @@ def test_workers_share_the_cores_without_oversubscribing():
     cores = os.cpu_count() or 1
     assert Parallel("pool").worker_threads() * Parallel("pool").worker_count() <= max(cores, 1)
     assert Parallel("pool", workers=1).worker_threads() == cores
+
+
+def test_the_slurm_options_reach_submitit(tmp_path, monkeypatch):
+    """`--executor slurm` and its options, through the CLI, as submitit receives them (its
+    executor replaced by a recorder: no cluster here); the caller then finishes the sweep."""
+    import submitit
+
+    from bench.cli import main
+    from bench.sweep import runner
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, folder, cluster):
+            seen.update(folder=folder, cluster=cluster)
+
+        def update_parameters(self, **options):
+            seen["options"] = options
+
+        def map_array(self, fn, *columns):
+            seen["jobs"] = list(zip(*columns))
+            return [type("Done", (), {"result": lambda self: runner.Summary()})() for _ in seen["jobs"]]
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Recorder)
+    spec = tmp_path / "par.toml"
+    spec.write_text(SPEC.replace('methods = "all"', 'methods = ["iadb"]').replace("steps = 150", "steps = 20"))
+    argv = ["sweep", "--spec", str(spec), "--results", str(tmp_path / "results"), "--no-plots", "--no-figures",
+            "--executor", "slurm", "--workers", "3", "--slurm-partition", "gpu", "--slurm-time", "30",
+            "--slurm-gpus", "1", "--slurm-cpus", "8", "--slurm-mem-gb", "32"]  # fmt: skip
+    assert main(argv) == 0
+    assert seen["cluster"] == "slurm" and seen["folder"] == tmp_path / "results" / "par" / "_submitit"
+    assert seen["options"] == {"name": "blendbench-par", "timeout_min": 30, "cpus_per_task": 8, "gpus_per_node": 1,
+                               "mem_gb": 32, "slurm_partition": "gpu"}  # fmt: skip
+    assert len(seen["jobs"]) == 3 and all(job[2] == 8 for job in seen["jobs"])  # 3 array jobs, 8 threads each
+    cells = pd.read_csv(tmp_path / "results" / "par" / "cells.csv", keep_default_na=False)
+    assert set(cells.status) <= {"ok", "skipped"} and (cells.method == "iadb").any()
