@@ -239,3 +239,34 @@ def test_the_report_plot_and_classifier_commands(sweep_2d, results_root, extract
     out = capsys.readouterr().out
     assert f"weights sha256 {extractor.weights_hash}" in out and f"held-out accuracy {extractor.accuracy:.4f}" in out
     assert main(["report", "--profile", "nothing-here", "--results", str(root), "--reports", str(tmp_path)]) == 2
+
+
+def test_the_groundtruth_command_measures_the_textbook_orders(tmp_path, capsys):
+    """`groundtruth` on the smoke recipe: on the exact fields of gauss-gmm8, each solver's fitted
+    convergence slope is its textbook order (Euler 1, midpoint and Heun 2, RK4 4) within 0.25."""
+    import pandas as pd
+
+    argv = ["groundtruth", "--profile", "smoke", "--results", str(tmp_path / "r"), "--reports", str(tmp_path / "p")]
+    assert main(argv) == 0
+    folder = tmp_path / "r" / "smoke" / "groundtruth" / "gauss-gmm8"
+    slopes = pd.read_csv(folder / "slopes.csv")
+    textbook = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
+    assert set(slopes.field) == {"exact", "exact-trig", "exact-ddpm"} and set(slopes.solver) == set(textbook)
+    assert ((slopes.slope - slopes.solver.map(textbook)).abs() < 0.25).all(), slopes
+    split = pd.read_csv(folder / "w2_split.csv")
+    assert set(split.method) == {"iadb"} and (split.total > 0).all()
+    assert (tmp_path / "p" / "smoke" / "gauss-gmm8_groundtruth.md").exists()
+
+
+def test_perf_quality_writes_each_methods_best_cell_within_its_budget(tmp_path):
+    """`perf --quality`: per 2D method of the quick recipe on gauss-moons, the best cell at <= 16
+    NFE, its W2 over the floor (one floor for all), and the verdict against the target 2.0."""
+    import pandas as pd
+
+    assert main(["perf", "--quality", "--results", str(tmp_path)]) == 0
+    rows = pd.read_csv(tmp_path / "perf" / "quality.csv")
+    assert set(rows.method) == {"iadb", "si-linear-simple", "si-linear-complex", "si-trig-simple", "si-trig-complex",
+                                "ddpm"}  # fmt: skip
+    assert (rows.nfe <= 16).all() and rows.floor.nunique() == 1 and (rows.target == 2.0).all()
+    assert ((rows.w2 / rows.floor - rows.w2_vs_floor).abs() < 2e-3).all()  # rounded to 3 and 4 digits
+    assert (rows.w2_vs_floor < 2.0).all() and (rows.verdict == "met").all()  # 1.51-1.59 measured at 06cdc94
