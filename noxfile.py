@@ -1,6 +1,6 @@
 """Sessions: `nox -s bench` (quick profile: CSV, figures, report), `nox -s report`, `nox -s perf`,
 `nox -s tests`, `nox -s lint`, `nox -s docs` (the generated docs), `nox -s regress` / `nox -s baseline`
-(the ci profile against results/baseline/), `nox -s microbench`.
+(the ci profile against results/baseline/), `nox -s microbench`, `nox -s mutants` (mutation testing).
 
 All sessions share one virtual environment, `.nox/blendbench`, built once with the
 interpreter that runs nox (torch makes a fresh environment cost minutes and gigabytes) and
@@ -10,6 +10,8 @@ reinstalled only when pyproject.toml changes. Nox never downloads an interpreter
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -123,3 +125,22 @@ def microbench(session: nox.Session) -> None:
     else:
         session.log(f"no saved run for {machine} under {storage}: this run becomes the first to compare with")
     session.run(python, "-m", "pytest", *args, "tests", *session.posargs, external=True)
+
+
+MUTMUT = "mutmut==3.8.1"
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of the science core (docs/mutation.md): `mutmut run` over the files and tests
+    of `[tool.mutmut]` in pyproject.toml, then the score per file against 90 % and the survivors
+    against docs/mutation-survivors.toml (results/mutants/score.md). About an hour on two cores.
+    `-- --resume` keeps mutants/ from the last run (only changed functions are retested)."""
+    python = shared_python(session)
+    session.run(python, "-m", "pip", "install", "--quiet", MUTMUT, external=True)
+    resume = "--resume" in session.posargs
+    if not resume and (ROOT / "mutants").exists():
+        session.log("removing mutants/ from the last run (pass -- --resume to keep it)")
+        shutil.rmtree(ROOT / "mutants")
+    session.run(str(VENV / "bin" / "mutmut"), "run", "--max-children", str(os.cpu_count() or 2), external=True)
+    session.run(python, "-m", "bench.tools.mutants", external=True)

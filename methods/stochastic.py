@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -61,7 +62,7 @@ class NoisyInterpolant:
     native_samplers: Mapping[str, NativeSampler] = field(init=False)
 
     def __post_init__(self) -> None:
-        samplers = {em_name(eps0): _em_sampler(self, eps0) for eps0 in DIFFUSIONS}
+        samplers = {em_name(eps0): partial(em_sample, self, eps0) for eps0 in DIFFUSIONS}
         object.__setattr__(self, "native_samplers", samplers)
 
     def heads(self, net: Net, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -96,23 +97,23 @@ def em_name(eps0: float) -> str:
     return f"em-eps{eps0:g}"
 
 
-def _em_sampler(method: NoisyInterpolant, eps0: float) -> NativeSampler:
-    def sample(net: Net, x: Tensor, steps: int, noise: Tensor, clip=None) -> Tensor:
-        """Euler-Maruyama on dX = (b - eps0 eta) dt + sqrt(2 eps0 gamma) dW over `time_range`, K steps;
-        noise: [K, n, *d] standard normal (the last step adds none: it returns the mean)."""
-        del clip
-        t0, t1 = method.time_range
-        grid = torch.linspace(t0, t1, steps + 1, dtype=torch.float64).tolist()
-        for k, (t, t_next) in enumerate(zip(grid[:-1], grid[1:])):
-            h = t_next - t
-            b, s = method.drift_and_score(net, x, t)
-            eps = eps0 * math.sqrt(2 * t * (1 - t))  # eps(t) = eps0 gamma(t)
-            x = x + h * (b + eps * s)  # drift, eq. 2.22
-            if k < steps - 1:
-                x = x + math.sqrt(2 * eps * h) * noise[k]  # diffusion
-        return x
-
-    return sample
+def em_sample(
+    method: NoisyInterpolant, eps0: float, net: Net, x: Tensor, steps: int, noise: Tensor, clip=None
+) -> Tensor:
+    """Euler-Maruyama on dX = (b - eps0 eta) dt + sqrt(2 eps0 gamma) dW over `time_range`, K steps;
+    noise: [K, n, *d] standard normal (the last step adds none: it returns the mean). The native
+    sampler `em-eps<eps0>` is this function with `method` and `eps0` bound."""
+    del clip
+    t0, t1 = method.time_range
+    grid = torch.linspace(t0, t1, steps + 1, dtype=torch.float64).tolist()
+    for k, (t, t_next) in enumerate(zip(grid[:-1], grid[1:])):
+        h = t_next - t
+        b, s = method.drift_and_score(net, x, t)
+        eps = eps0 * math.sqrt(2 * t * (1 - t))  # eps(t) = eps0 gamma(t)
+        x = x + h * (b + eps * s)  # drift, eq. 2.22
+        if k < steps - 1:
+            x = x + math.sqrt(2 * eps * h) * noise[k]  # diffusion
+    return x
 
 
 def register(methods: Registry) -> None:

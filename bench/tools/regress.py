@@ -311,6 +311,9 @@ def _config_hashes(folder: Path) -> set[str]:
     return {r["config_hash"] for r in records if "config_hash" in r}
 
 
+# pragma: no mutate block
+# Below: timing the machine and running the ci profile in a child process, not the comparison;
+# tests/bench/tools/test_regress.py covers them, `nox -s mutants` (docs/mutants.md) does not mutate them.
 CALIBRATION_WORKLOAD = "median of 5 x 40 Adam steps, MLP 2-256-256-2, batch 1024, one thread"
 
 
