@@ -142,5 +142,7 @@ def mutants(session: nox.Session) -> None:
     if not resume and (ROOT / "mutants").exists():
         session.log("removing mutants/ from the last run (pass -- --resume to keep it)")
         shutil.rmtree(ROOT / "mutants")
-    session.run(str(VENV / "bin" / "mutmut"), "run", "--max-children", str(os.cpu_count() or 2), external=True)
+    extractors = ROOT / "mutants" / "_extractors"  # the test classifier, trained once for every mutant
+    env = {"BLENDBENCH_TEST_EXTRACTORS": str(extractors)}
+    session.run(str(VENV / "bin" / "mutmut"), "run", "--max-children", str(os.cpu_count() or 2), env=env, external=True)
     session.run(python, "-m", "bench.tools.mutants", external=True)

@@ -1,5 +1,6 @@
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,10 +88,13 @@ def extractors_folder(extractor):
 
 @pytest.fixture(scope="session")
 def extractor(mnist, tmp_path_factory):
-    """The mnist5k classifier, trained once per test session (the harness's fixed recipe)."""
+    """The mnist5k classifier, trained once per test session (the harness's fixed recipe), or once
+    for many sessions in the folder `BLENDBENCH_TEST_EXTRACTORS` names (`nox -s mutants` sets it:
+    each mutant is a test session of its own, and the classifier's code is not mutated)."""
     from bench.evaluate.classifier import obtain_classifier
 
-    return obtain_classifier(mnist, tmp_path_factory.mktemp("shared") / "_extractors")
+    shared = os.environ.get("BLENDBENCH_TEST_EXTRACTORS")
+    return obtain_classifier(mnist, Path(shared) if shared else tmp_path_factory.mktemp("shared") / "_extractors")
 
 
 @pytest.fixture(scope="session")
