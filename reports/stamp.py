@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 
 HERE = Path(__file__).parent
-CODE = [HERE / f"{name}.py" for name in ("background", "overview", "plots", "tables", "report")]
-"""The report's code: a change to it rebuilds the report."""
+CODE = sorted(HERE.glob("*.py"))
+"""The report's code, every module of `reports` (this one decides which runs it shows): a change
+to any of them rebuilds the report."""
 
 WORK = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figures")
 """The counts of a run's provenance summary that say it computed something."""

@@ -207,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     text = table(scores)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    from bench.store.provenance import device_name, git_revision  # torch: only when a score is written
+    from bench.store import provenance  # torch: only when a score is written
 
-    made = f"Mutation score of `{git_revision()}` on {device_name()}, `nox -s mutants` (bench/tools/mutants.py)."
+    made = (f"Mutation score of `{provenance.git_revision()}` on {provenance.device_name()}, `nox -s mutants` "
+            "(bench/tools/mutants.py).")  # fmt: skip
     args.out.write_text(f"{made}\n\n{text}\n")
     ok = True
     if unlisted:

@@ -59,6 +59,9 @@ def test_chains_from_one_start_converge_as_n_grows():
 def test_fit_slope_recovers_a_power_law():
     x = [2.0, 4.0, 8.0, 16.0]
     assert blending.fit_slope(x, [3 * v**-0.5 for v in x]) == pytest.approx(-0.5)
+    # in float64 throughout: an exact power law gives its exponent to rounding (float32 logs: ~1e-7 off)
+    y = [0.7 * v**-2.3 for v in (1.5, 3.0, 7.0, 11.0)]
+    assert abs(blending.fit_slope([1.5, 3.0, 7.0, 11.0], y) + 2.3) < 1e-12
 
 
 def test_field_estimate_matches_a_loop_over_pairs():
@@ -79,6 +82,37 @@ def test_field_estimate_matches_a_loop_over_pairs():
     expected = np.where(counts[..., None] > 0, sums / np.maximum(counts, 1)[..., None], 0)
     np.testing.assert_allclose(est.mean.numpy(), expected, rtol=1e-5, atol=1e-6)
     assert est.centres.shape == (5, 4, 2)
+
+
+def test_field_estimate_drops_blends_outside_the_grid_on_every_side():
+    """A grid over the middle of the blends only, fine enough that some bins hold one pair: the
+    bins, their counts and means against a loop over pairs (bin k holds edges[k] < v <= edges[k+1],
+    torch.bucketize's convention); more than 256 sources, so the blocks of sources are joined."""
+    g = torch.Generator().manual_seed(11)
+    x0, x1 = torch.rand(300, 2, generator=g) * 2 - 1, torch.rand(3, 2, generator=g) * 2 - 1
+    ex, ey = torch.linspace(-0.5, 0.4, 19), torch.linspace(-0.3, 0.6, 10)
+    est = blending.field_estimate(0.3, x0, x1, ex, ey)
+    edges_x, edges_y = ex.numpy(), ey.numpy()
+    sums, counts = np.zeros((18, 9, 2)), np.zeros((18, 9))
+    outside = {"left": 0, "right": 0, "below": 0, "above": 0}
+    for p in x0.numpy():
+        for q in x1.numpy():
+            b = (1 - np.float32(0.3)) * p + np.float32(0.3) * q
+            for side, out in (("left", b[0] <= edges_x[0]), ("right", b[0] > edges_x[-1]),
+                              ("below", b[1] <= edges_y[0]), ("above", b[1] > edges_y[-1])):  # fmt: skip
+                outside[side] += bool(out)
+            i = [k for k in range(18) if edges_x[k] < b[0] <= edges_x[k + 1]]
+            j = [k for k in range(9) if edges_y[k] < b[1] <= edges_y[k + 1]]
+            if i and j:
+                sums[i[0], j[0]] += q.astype(np.float64) - p.astype(np.float64)
+                counts[i[0], j[0]] += 1
+    assert min(outside.values()) > 30 and 0 < counts.sum() < 300 * 3
+    assert (counts == 1).sum() > 5 and (counts == 0).sum() > 5  # single pairs and empty bins are both checked
+    np.testing.assert_array_equal(est.counts.numpy(), counts)
+    expected = np.where(counts[..., None] > 0, sums / np.maximum(counts, 1)[..., None], 0)
+    np.testing.assert_allclose(est.mean.numpy(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(est.centres[0, 0], torch.tensor([(ex[0] + ex[1]) / 2, (ey[0] + ey[1]) / 2]))
+    torch.testing.assert_close(est.centres[-1, -1], torch.tensor([(ex[-2] + ex[-1]) / 2, (ey[-2] + ey[-1]) / 2]))
 
 
 def test_angular_difference_wraps_around():
