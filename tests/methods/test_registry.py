@@ -124,5 +124,28 @@ def test_the_registry_refuses_duplicates_and_bad_names_and_lists_the_valid_ones(
     assert saved == ({"one": 1, "two": 2, "three": 3}, {"one": BUILT_IN, "two": BUILT_IN, "three": "file /x.py"})
     r.restore(saved)
     assert r.names() == ["one", "two", "three"] and "four" not in r
+    assert [r.get(n) for n in r.names()] == [1, 2, 3] and r.origin("three") == "file /x.py"
     r.add("four", 5)  # restore copied: the snapshot itself is not the registry's storage
     assert saved[0] == {"one": 1, "two": 2, "three": 3} and r.origin("four") == BUILT_IN
+
+
+def test_velocities_call_the_network_at_the_time_given_and_exact_methods_use_their_bases_field(fresh):
+    """An interpolant's velocity is the network at (x, t), t broadcast per sample; an `exact-*`
+    method's velocity is its base's, and its network the base's ideal network on the mixture."""
+    from bench.data.datasets import DATASETS
+    from methods.exact import ideal_network
+
+    def net(x, t):
+        return x * t[:, None] + 2 * t[:, None] ** 2
+
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    for name in ("iadb", "si-linear-simple", "si-trig-complex"):
+        got = fresh.get(name).velocity(net, x, 0.3)
+        torch.testing.assert_close(got, x * 0.3 + 2 * 0.09), name
+    mixture = DATASETS.get("gauss-gmm8").mixture
+    for name, base in EXACT_BASES.items():
+        method, base = fresh.get(name), fresh.get(base)
+        ideal, mine = ideal_network(base, mixture), method.network(mixture)
+        t = torch.full((6,), 0.4, dtype=torch.float64)
+        torch.testing.assert_close(mine(x, t), ideal(x, t))
+        torch.testing.assert_close(method.velocity(ideal, x, 0.4), base.velocity(ideal, x, 0.4))

@@ -172,6 +172,16 @@ def test_registration_is_idempotent():
     assert FEATURE_EXTRACTORS_REGISTRY[FEATURE_EXTRACTOR] is ClassifierFeatures
 
 
+def test_register_puts_the_classifier_extractor_in_torch_fidelitys_registry():
+    """`register` runs at import; here it runs again on a registry without the entry."""
+    saved = FEATURE_EXTRACTORS_REGISTRY.pop(FEATURE_EXTRACTOR)
+    try:
+        register()
+        assert FEATURE_EXTRACTORS_REGISTRY[FEATURE_EXTRACTOR] is ClassifierFeatures
+    finally:
+        FEATURE_EXTRACTORS_REGISTRY[FEATURE_EXTRACTOR] = saved
+
+
 def test_reference_key_names_data_count_and_weights(mnist, extractor):
     key = reference_key("mnist5k", "reference", mnist.content_hash, 500, extractor)
     assert key == f"mnist5k-reference-{mnist.content_hash[:12]}-n500-classifier-{extractor.weights_hash[:12]}"
