@@ -150,3 +150,34 @@ def test_objective_agreement_sees_different_objectives():
         net = MLP(width=32, depth=2)
     out = blending.objective_agreement(linear, trig, linear.interpolant.dt, net, x0, x1, t)
     assert out["grad_cosine"] < 1 - 1e-6 and out["grad_relative_difference"] > 0.05
+
+
+def test_objective_agreement_reports_each_loss_and_gradient_as_computed_directly():
+    """Every number of the measure against the losses written out (simple: E|v - dI|^2, complex:
+    E[|v|^2 - 2 dI . v]) and their gradients taken here with autograd."""
+    linear, trig = METHODS.get("si-linear-simple"), METHODS.get("si-trig-complex")
+    g = torch.Generator().manual_seed(9)
+    x0, x1, t = torch.randn(128, 2, generator=g), uniform_square(128, g), torch.rand(128, generator=g)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        net = MLP(width=16, depth=2)
+    out = blending.objective_agreement(linear, trig, linear.interpolant.dt, net, x0, x1, t)
+    params = list(net.parameters())
+
+    def loss_and_grad(interpolant, simple):
+        xt, dxt = interpolant.at(x0, x1, t), interpolant.dt(x0, x1, t)
+        v = net(xt, t)
+        loss = (v - dxt).square().mean() if simple else (v.square() - 2 * dxt * v).mean()
+        grad = torch.cat([p.reshape(-1) for p in torch.autograd.grad(loss, params)]).double()
+        return loss.item(), grad
+
+    loss_s, g_s = loss_and_grad(linear.interpolant, True)
+    loss_c, g_c = loss_and_grad(trig.interpolant, False)
+    want = {"loss_simple": loss_s, "loss_complex": loss_c, "loss_difference": loss_s - loss_c,
+            "batch_offset": float(linear.interpolant.dt(x0, x1, t).double().square().mean()),
+            "grad_norm_simple": float(g_s.norm()), "grad_norm_complex": float(g_c.norm()),
+            "grad_cosine": float(g_s @ g_c / (g_s.norm() * g_c.norm())),
+            "grad_relative_difference": float((g_s - g_c).norm() / g_s.norm())}  # fmt: skip
+    assert set(out) == set(want)
+    for key, value in want.items():
+        assert out[key] == pytest.approx(value, rel=1e-6), key
