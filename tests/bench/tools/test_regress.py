@@ -299,3 +299,110 @@ def test_image_metrics_through_other_extractor_weights_are_listed_not_compared(t
     after = after.assign(extractor=before.extractor)
     after.to_csv(new / "cells.csv", index=False)
     assert ("iadb mnist5k euler K=8", "kid", "WORSE") in _failed(regress.compare_runs(base, new))
+
+
+def _by_hand(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation, written out."""
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def test_every_kind_of_row_and_the_summary_read_as_computed_by_hand():
+    """One comparison with a row of each kind; each row's texts (mean ± sd (K), band, change,
+    verdict) from the values by hand: mean and sample sd over seeds, band = max(abs tol,
+    rel tol x |baseline mean|, 3 sqrt(sd_b^2 + sd_n^2) / sqrt(K)), KID's sd at least its subset sd."""
+    base = _cells()
+    new = _cells({("iadb", "euler", 4, "w2"): 1.10, ("ddpm", "euler", 16, "energy"): 0.90})
+    new = new[new.solver != "ancestral"]  # its cells are gone: MISSING
+    heun = new[(new.method == "iadb") & (new.steps == "4") & (new.dataset == "gauss-moons")].copy()
+    heun["solver"], heun["key"] = "heun", heun.key + "-heun"  # a solver the baseline lacks: NEW
+    heun["value"] = [
+        repr(0.3 + 0.01 * int(s)) if m == "w2" else v for s, m, v in zip(heun.seed, heun.metric, heun.value)
+    ]
+    new = pd.concat([new, heun])
+    failed = (new.dataset == "mnist5k") & (new.seed == "2") & (new.metric == "fd")
+    new.loc[failed, ["status", "value"]] = ["failed", ""]
+    rows = {(r.name, r.metric): r for r in regress.compare_quality(base, new)}
+
+    def texts(row):
+        return (row.baseline, row.new, row.band, row.change, row.verdict)
+
+    b_mean, b_sd = _by_hand([2 * W2[s] for s in SEEDS])  # K=4: W2 (1 + 4/4)
+    n_mean, n_sd = _by_hand([2.2 * W2[s] for s in SEEDS])
+    width = max(2e-3, 0.05 * b_mean, 3 * math.sqrt(b_sd**2 + n_sd**2) / math.sqrt(3))
+    assert (round(b_mean, 12), round(b_sd, 12), round(width, 4)) == (1.0, 0.02, 0.0515)
+    assert texts(rows["iadb gauss-moons euler K=4", "w2"]) == (
+        "1 ± 0.02 (K=3)", "1.1 ± 0.022 (K=3)", "±0.0515", "+0.1 (+10.0%)", "WORSE")  # fmt: skip
+    assert texts(rows["ddpm gauss-moons euler K=16", "energy"]) == (
+        "0.202 ± 0.002 (K=3)", "0.1818 ± 0.0018 (K=3)", "±0.0101", "-0.0202 (-10.0%)",
+        "BETTER: accept with `nox -s baseline`")  # fmt: skip
+    assert texts(rows["iadb gauss-moons euler K=16", "w2"]) == (
+        "0.625 ± 0.012 (K=3)", "0.625 ± 0.012 (K=3)", "±0.0312", "+0 (+0.0%)", "ok")  # fmt: skip
+    assert texts(rows["iadb gauss-moons euler K=4", "nfe"]) == ("4 ± 0 (K=3)", "4 ± 0 (K=3)", "±0", "+0 (+0.0%)", "ok")
+    # KID: seed sd 0.001, subset sd 0.02 -> sd 0.02, band 3 sqrt(2) 0.02 / sqrt(3) = 0.049
+    assert texts(rows["iadb mnist5k euler K=8", "kid"]) == (
+        "0.301 ± 0.02 (K=3)", "0.301 ± 0.02 (K=3)", "±0.049", "+0 (+0.0%)", "ok")  # fmt: skip
+    assert texts(rows["ddpm gauss-moons ancestral K=16", "w2"]) == ("0.61 ± 0.01 (K=3)", "–", "–", "–", "MISSING")
+    assert texts(rows["ddpm gauss-moons ancestral K=16", "nfe"]) == ("16 ± 0 (K=3)", "–", "–", "–", "MISSING")
+    assert texts(rows["iadb gauss-moons heun K=4", "w2"]) == (
+        "–", "0.31 ± 0.01 (K=3)", "–", "–", "NEW: accept with `nox -s baseline`")  # fmt: skip
+    assert texts(rows["iadb mnist5k euler K=8", "fd"]) == (
+        "31 ± 1 (K=3)", "30.5 ± 0.71 (K=2)", "–", "–", "failed: 2 of 3 seeds finished")  # fmt: skip
+    failing = [r for r in rows.values() if r.failed]
+    assert sorted((r.name, r.metric) for r in failing) == sorted(
+        [
+            ("iadb gauss-moons euler K=4", "w2"),
+            ("ddpm gauss-moons euler K=16", "energy"),
+            ("ddpm gauss-moons ancestral K=16", "w2"),
+            ("ddpm gauss-moons ancestral K=16", "nfe"),
+            ("iadb gauss-moons heun K=4", "w2"),
+            ("iadb gauss-moons heun K=4", "energy"),
+            ("iadb gauss-moons heun K=4", "nfe"),
+            ("iadb mnist5k euler K=8", "fd"),
+            ("iadb mnist5k euler K=8", "nfe"),
+        ]
+    )  # fmt: skip (the cell's NFE is read from its first row: the failed one)
+    ordered = regress.compare_quality(base, new)
+    summary = regress.summary_line(ordered, "nowhere", "nowhere").splitlines()
+    assert summary[0] == f"REGRESSION: 9 of {len(ordered)} compared values outside their band:"
+    assert "  iadb gauss-moons euler K=4 / w2: 1 ± 0.02 (K=3) -> 1.1 ± 0.022 (K=3) (band ±0.0515): WORSE" in summary
+    assert "  ddpm gauss-moons ancestral K=16 / w2: 0.61 ± 0.01 (K=3) -> – (band –): MISSING" in summary
+    assert len(summary) == 10
+    table = regress.format_table(ordered).splitlines()
+    assert table[0].split() == ["compared", "metric", "baseline", "new", "band", "change", "verdict"]
+    assert len(table) == 2 + len(ordered)
+    worse = ["iadb", "gauss-moons", "euler", "K=4", "w2", "1", "±", "0.02", "(K=3)", "1.1", "±", "0.022", "(K=3)",
+             "±0.0515", "+0.1", "(+10.0%)", "WORSE"]  # fmt: skip
+    assert any(line.split() == worse for line in table)
+    everything_ok = regress.summary_line(regress.compare_quality(base, base), "nowhere", "nowhere")
+    assert everything_ok == f"PASS: all {len(regress.compare_quality(base, base))} compared values within their band"
+
+
+def test_timing_rows_read_as_computed_by_hand():
+    """Training seconds are summed once per training group and sampling once per cell, per track
+    kind, each over its run's calibration; the sweep's CPU time over the calibration's CPU time."""
+    base, new = _cells(), _cells(seconds=1.5)
+    rows = {r.name: r for r in regress.compare_timings(base, _cal(1.0), new, _cal(0.5))}
+    # 2D: 2 methods x 3 seeds train 3 s each; 3 seeds x (2 methods x 2 steps + ancestral) = 15 cells of 0.1 s
+    train_2d, sample_2d, train_img, sample_img = 18.0, 1.5, 9.0, 0.3
+    row = rows["train 2d (all methods)"]
+    assert (row.metric, row.baseline, row.new, row.band) == ("seconds / calibration", "18 (18 s)", "54 (27 s)", "≤ ×2")
+    assert (row.change, row.verdict) == ("×3.00", "SLOWER")
+    assert rows["sample 2d (all cells)"].baseline == f"{sample_2d:.3g} ({sample_2d:.3g} s)"
+    assert rows["train images (all methods)"].new == f"{train_img * 1.5 / 0.5:.3g} ({train_img * 1.5:.3g} s)"
+    assert rows["sample images (all cells)"].baseline == f"{sample_img:.3g} ({sample_img:.3g} s)"
+    cpu = rows["sweep CPU time (all processes)"]  # 100 x calibration both times: ratio 1
+    assert (cpu.baseline, cpu.new, cpu.change, cpu.verdict) == ("100 (100 s)", "100 (50 s)", "×1.00", "ok")
+    assert train_2d == 18.0
+    faster = {r.name: r for r in regress.compare_timings(base, _cal(1.0), _cells(seconds=0.4), _cal(1.0))}
+    assert (
+        faster["train 2d (all methods)"].verdict == "ok: faster" and faster["train 2d (all methods)"].change == "×0.40"
+    )
+    for seconds in (0.6, 0.5):  # faster means under half the time; at half it is ok
+        same = {r.name: r for r in regress.compare_timings(base, _cal(1.0), _cells(seconds=seconds), _cal(1.0))}
+        assert same["train 2d (all methods)"].verdict == "ok", seconds
+    assert regress.band("nll", -2.0, 0.0, 0.0, 3) == pytest.approx(0.1)  # 5 % of |mean|: NLLs can be negative
+    gone = {r.name: r for r in regress.compare_timings(base, _cal(1.0), base[base.dataset != "mnist5k"], _cal(1.0))}
+    assert gone["train images (all methods)"].verdict == "MISSING"
+    added = {r.name: r for r in regress.compare_timings(base[base.dataset != "mnist5k"], _cal(1.0), base, _cal(1.0))}
+    assert added["train images (all methods)"].verdict == "NEW: accept with `nox -s baseline`"
