@@ -149,3 +149,52 @@ def test_ancestral_sampling_on_all_steps_is_ho_et_als_algorithm_2():
             x = x_new
         got = DDPM.sample_ancestral(eps, x_T, T, noise)
     torch.testing.assert_close(got, x, rtol=1e-9, atol=1e-9)
+
+
+def test_training_times_map_to_steps_1_to_T_even_at_the_ends():
+    """tau = T - floor(t T), clamped to 1..T: t = 0 is tau = T (noise), t -> 1 is tau = 1, and a t
+    at or past either end (t = 1 exactly, or below 0) stays a valid step."""
+    T = DDPM.num_steps
+    t = torch.tensor([0.0, 0.5, 0.9995, 1.0, 1.5, -0.25])
+    assert DDPM.tau_of(t).tolist() == [T, T // 2, 1, 1, 1, T]
+
+
+def test_the_loss_calls_the_network_at_the_datas_dtype():
+    """eps_theta(x_tau, 1 - tau / T) with the time in x's dtype (a float32 network gets float32 times)."""
+    seen = []
+
+    def net(x, t):
+        seen.append((x.dtype, t.dtype))
+        return torch.zeros_like(x)
+
+    x0, x1, t = torch.randn(4, 2), torch.randn(4, 2), torch.rand(4)
+    loss = DDPM.loss(net, x0, x1, t)
+    assert seen == [(torch.float32, torch.float32)] and loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(x0.square().mean().item())  # eps_theta = 0: the loss is E|eps|^2
+
+
+def test_respacing_refuses_step_counts_outside_1_to_T():
+    for steps in (0, DDPM.num_steps + 1):
+        with pytest.raises(ValueError, match=rf"^steps must be in 1\.\.1000, got {steps}$"):
+            DDPM.respaced(steps)
+
+
+def test_a_clamped_data_prediction_comes_with_the_noise_it_implies():
+    """Where the clamp bites, eps is recomputed so that x = sqrt(abar) x0_hat + sqrt(1 - abar) eps
+    still holds (the forward process, solved for eps); elsewhere eps is the network's."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(256, 2, generator=g, dtype=torch.float64)
+
+    def wild(x, t):
+        return 2 * torch.sin(5 * x)
+
+    for tau in (50, 400, 900):
+        abar = DDPM.alpha_bar[tau].item()
+        eps, x0_hat, _ = DDPM._eps_and_x0(wild, x, tau, clip=(-1.0, 1.0))
+        raw = wild(x, None)
+        raw_x0 = (x - math.sqrt(1 - abar) * raw) / math.sqrt(abar)
+        bit = raw_x0.abs() > 1
+        assert bit.any() and (~bit).any(), tau
+        torch.testing.assert_close(x0_hat, raw_x0.clamp(-1, 1))
+        torch.testing.assert_close(math.sqrt(abar) * x0_hat + math.sqrt(1 - abar) * eps, x)
+        torch.testing.assert_close(eps[~bit], raw[~bit])
