@@ -63,6 +63,50 @@ def test_fd_matches_the_closed_form_for_diagonal_gaussians():
     assert fd_from_stats(mu1, np.diag(sd1**2), mu2, np.diag(sd2**2)) == pytest.approx(expected, rel=1e-10)
 
 
+def test_feature_statistics_are_float64_mean_and_unbiased_covariance():
+    """Written out: mean over samples and sum (f - mean)(f - mean)^T / (n - 1), in float64 even for
+    float32 features (float32 sums would be ~1e-7 off)."""
+    f32 = torch.from_numpy(correlated(300, 6, 5)).float()
+    mu, sigma = feature_stats(f32)
+    f = f32.double().numpy()
+    centred = f - f.sum(0) / len(f)
+    assert mu.dtype == sigma.dtype == np.float64
+    np.testing.assert_allclose(mu, f.sum(0) / len(f), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(sigma, centred.T @ centred / (len(f) - 1), rtol=1e-12, atol=1e-13)
+
+
+def test_a_singular_product_is_regularised_as_pytorch_fid_does(monkeypatch):
+    """When sqrtm(S1 S2) is not finite, 1e-6 goes on both diagonals: sqrtm((S1 + eps I)(S2 + eps I))."""
+    import scipy.linalg
+
+    real_sqrtm, seen = scipy.linalg.sqrtm, []
+
+    def sqrtm(m):
+        seen.append(m.copy())
+        return np.full_like(m, np.nan) if len(seen) == 1 else real_sqrtm(m)
+
+    monkeypatch.setattr(scipy.linalg, "sqrtm", sqrtm)
+    rng = np.random.default_rng(6)
+    mu1, mu2 = rng.normal(size=3), rng.normal(size=3)
+    s1, s2 = np.diag([1.0, 2.0, 0.5]), np.diag([0.5, 1.0, 3.0])
+    fd = fd_from_stats(mu1, s1, mu2, s2)
+    assert len(seen) == 2
+    np.testing.assert_array_equal(seen[0], s1 @ s2)
+    np.testing.assert_allclose(seen[1], (s1 + 1e-6 * np.eye(3)) @ (s2 + 1e-6 * np.eye(3)), rtol=0, atol=1e-15)
+    d1, d2 = np.diag(s1) + 1e-6, np.diag(s2) + 1e-6
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.sum(np.sqrt(d1 * d2))
+    assert fd == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_extractor_names_its_layers_for_torch_fidelity():
+    """torch-fidelity asks an extractor which layer each metric reads: logits for the Inception
+    score, features for the rest."""
+    assert ClassifierFeatures.get_provided_features_list() == ("features", "logits")
+    assert ClassifierFeatures.get_default_feature_layer_for_metric("isc") == "logits"
+    for metric in ("fid", "kid", "prc"):
+        assert ClassifierFeatures.get_default_feature_layer_for_metric(metric) == "features"
+
+
 def test_fd_agrees_with_torch_fidelity_on_full_covariances():
     s1, s2 = feature_stats(correlated(400, 16, 3)), feature_stats(correlated(400, 16, 4))
     theirs = fid_statistics_to_metric({"mu": s1[0], "sigma": s1[1]}, {"mu": s2[0], "sigma": s2[1]}, False)
