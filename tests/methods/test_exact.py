@@ -131,3 +131,15 @@ def test_the_exact_fields_equal_the_mixture_posterior_written_out(name):
         assert not torch.allclose(0.99 * got, expected, rtol=1e-4) and not torch.allclose(
             got + 0.01, expected, rtol=1e-4
         )
+
+
+@pytest.mark.parametrize("name", ["exact", "exact-trig", "exact-ddpm", "exact-si-gamma"])
+def test_an_exact_field_answers_in_the_dtype_it_is_asked_in(name):
+    """Computed in float64 inside, returned in x's dtype, as a trained network would."""
+    from bench.data.datasets import DATASETS
+
+    method = METHODS.get(name)
+    net = method.network(DATASETS.get("gauss-gmm8").mixture)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0)).to(dtype)
+        assert net(x, torch.full((5,), 0.3, dtype=dtype)).dtype == dtype, (name, dtype)
