@@ -406,3 +406,66 @@ def test_timing_rows_read_as_computed_by_hand():
     assert gone["train images (all methods)"].verdict == "MISSING"
     added = {r.name: r for r in regress.compare_timings(base[base.dataset != "mnist5k"], _cal(1.0), base, _cal(1.0))}
     assert added["train images (all methods)"].verdict == "NEW: accept with `nox -s baseline`"
+
+
+def _row(**fields) -> dict:
+    base = {c: "" for c in CELL_COLUMNS}
+    base.update(status="ok", train_seconds="", sample_seconds="")
+    base.update(fields)
+    return base
+
+
+def test_aggregate_and_timings_on_the_awkward_rows():
+    """A skipped cell (no metric), floor rows (no NFE, no time), a cell of one seed, a cell whose
+    seeds all failed, and an image cell whose KID row comes before its FD row: the aggregate and
+    the timings, row by row, as counted by hand."""
+    rows = [
+        _row(key="s", method="ddpm", dataset="gauss-moons", seed="0", solver="em-eps1", status="skipped"),
+        *(_row(key=f"f{s}", method="floor", dataset="gauss-moons", seed=str(s), metric="w2", value=v)
+          for s, v in ((0, "0.1"), (1, "0.3"))),
+        _row(key="one", train_key="t1", method="iadb", dataset="gauss-moons", seed="0", solver="euler", steps="4",
+             metric="w2", value="0.5", nfe="4", train_seconds="3", sample_seconds="0.25"),
+        *(_row(key=f"bad{s}", train_key=f"tb{s}", method="iadb", dataset="gauss-moons", seed=str(s), solver="heun",
+               steps="2", metric="w2", status="failed", nfe="4", train_seconds="7", sample_seconds="9")
+          for s in (0, 1)),
+        *(r for s in (0, 1) for r in (
+            _row(key=f"img{s}", train_key=f"ti{s}", method="iadb", dataset="mnist5k", seed=str(s), solver="euler",
+                 steps="8", metric="kid", value=str(0.2 + 0.1 * s), value_sd="0.5", nfe="8", train_seconds="10",
+                 sample_seconds="1"),
+            _row(key=f"img{s}", train_key=f"ti{s}", method="iadb", dataset="mnist5k", seed=str(s), solver="euler",
+                 steps="8", metric="fd", value=str(30 + 2 * s), nfe="8", train_seconds="10", sample_seconds="1"))),
+    ]  # fmt: skip
+    cells = pd.DataFrame(rows)[CELL_COLUMNS]
+    agg = regress.aggregate(cells)
+    assert list(agg.columns) == [*regress.QUALITY_KEYS, "mean", "sd", "k", "seeds"]
+    got = {(r.method, r.solver, r.steps, r.metric): (r.mean, r.sd, r.k, r.seeds) for r in agg.itertuples()}
+    sd_floor = math.sqrt(((0.1 - 0.2) ** 2 + (0.3 - 0.2) ** 2) / 1)
+    want = {
+        ("floor", "", "", "w2"): (0.2, sd_floor, 2, 2),  # no NFE row for the floor
+        ("iadb", "euler", "4", "w2"): (0.5, 0.0, 1, 1),
+        ("iadb", "euler", "4", "nfe"): (4.0, 0.0, 1, 1),
+        ("iadb", "heun", "2", "w2"): (math.nan, 0.0, 0, 2),
+        ("iadb", "heun", "2", "nfe"): (math.nan, 0.0, 0, 2),
+        ("iadb", "euler", "8", "kid"): (0.25, 0.5, 2, 2),  # the subset sd (0.5) beats the seeds' (0.07)
+        ("iadb", "euler", "8", "fd"): (31.0, math.sqrt(2), 2, 2),
+        ("iadb", "euler", "8", "nfe"): (8.0, 0.0, 2, 2),  # NFE carries no subset sd, whichever row came first
+    }
+    assert set(got) == set(want)
+    for key, (mean, sd, k, seeds) in want.items():
+        g = got[key]
+        assert (g[2], g[3]) == (k, seeds), key
+        assert (math.isnan(g[0]) and math.isnan(mean)) or g[0] == pytest.approx(mean), key
+        assert g[1] == pytest.approx(sd), key
+    keys = [tuple(r[:6]) for r in agg.itertuples(index=False)]
+    assert keys == sorted(keys)  # one row per key, in sorted order
+    # timings: ok rows of methods only; training once per train_key, sampling once per key
+    assert regress.timings(cells) == {"train 2d (all methods)": 3.0, "train images (all methods)": 20.0,
+                                      "sample 2d (all cells)": 0.25, "sample images (all cells)": 2.0}  # fmt: skip
+    # a one-seed cell against itself: band from the tolerances alone (its sd is 0, not 1)
+    one = {(r.name, r.metric): r for r in regress.compare_quality(cells, cells)}
+    single = one["iadb gauss-moons euler K=4", "w2"]
+    assert (single.band, single.baseline) == ("±0.025", "0.5")
+    assert one["iadb gauss-moons heun K=2", "w2"].verdict == "failed: 0 of 2 seeds finished"
+    assert one["iadb gauss-moons heun K=2", "w2"].new == "nan"
+    empty = regress.aggregate(cells[cells.status == "skipped"])
+    assert empty.empty and list(empty.columns) == [*regress.QUALITY_KEYS, "mean", "sd", "k", "seeds"]
