@@ -469,3 +469,35 @@ def test_aggregate_and_timings_on_the_awkward_rows():
     assert one["iadb gauss-moons heun K=2", "w2"].new == "nan"
     empty = regress.aggregate(cells[cells.status == "skipped"])
     assert empty.empty and list(empty.columns) == [*regress.QUALITY_KEYS, "mean", "sd", "k", "seeds"]
+
+
+def test_the_summarys_notes_word_for_word(tmp_path):
+    """Two extractors per side (listed sorted), a spec whose config hash changed, an rk45 cell and a
+    blank column read back from the folders as text: the whole summary, written out."""
+    base, new = tmp_path / "baseline", tmp_path / "run"
+    images = lambda f: f.dataset == "mnist5k"  # noqa: E731
+    seeds = lambda f, a, b: np.where(images(f), np.where(f.seed == "0", a, b), "")  # noqa: E731
+    before = _cells().assign(extractor=lambda f: seeds(f, "classifier-bbbb", "classifier-aaaa"))
+    after = _cells().assign(extractor=lambda f: seeds(f, "classifier-dddd", "classifier-cccc"))
+    rk45 = lambda f: f[f.solver == "ancestral"].assign(solver="rk45", steps="", tol="0.001", key=f.key + "r")  # noqa: E731
+    before, after = pd.concat([before, rk45(before)]), pd.concat([after, rk45(after)])
+    for folder, cells, hashes in ((base, before, ["h2", "h1"]), (new, after, ["h3"])):
+        folder.mkdir()
+        cells.to_csv(folder / "cells.csv", index=False)
+        (folder / regress.CALIBRATION_FILE).write_text(json.dumps({"seconds": 1.0}))
+        records = [{"config_hash": h} for h in hashes] + [{"record": "command"}]
+        (folder / "provenance.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + "\n")
+    rows = regress.compare_runs(base, new)
+    names = {r.name for r in rows}
+    assert "ddpm gauss-moons rk45 tol=0.001" in names and "ddpm gauss-moons ancestral K=16" in names
+    compared = [r for r in rows if r.compared]
+    assert regress.summary_line(rows, base, new).splitlines() == [
+        "note: mnist5k's classifier trained to other weights here (classifier-cccc, classifier-dddd; baseline "
+        "classifier-aaaa, classifier-bbbb), as on a CPU whose kernels sum in another order: its 2 image values "
+        "are in another feature space and were not compared (its NFE was); `nox -s baseline` on this machine "
+        "makes them comparable here",
+        "note: the spec differs from the baseline's (config hash h1, h2 vs h3): values may move because the recipe did",
+        f"PASS: all {len(compared)} compared values within their band",
+    ]
+    (new / "provenance.jsonl").write_text(json.dumps({"config_hash": "h1"}) + "\n" + json.dumps({"config_hash": "h2"}))
+    assert not any("spec differs" in line for line in regress.summary_line(rows, base, new).splitlines())
