@@ -9,7 +9,8 @@ reads those files, never mutmut itself, and for each mutated file counts
     equivalent  a survivor listed in docs/mutation-survivors.toml as equivalent: it computes what
                 the original computes, so no test can kill it (left out of the score).
 
-score = killed / (total - equivalent); the target is at least 90 % per file. Every survivor must
+score = killed / (total - equivalent), a mutant not checked (a run stopped early) counting as alive;
+the target is at least 90 % per file. Every survivor must
 be listed in the survivors file, as `equivalent` or `accepted`, with its reason: a survivor that is
 not listed fails the check, as does a listed one that no longer survives (the list stays true).
 
@@ -178,12 +179,12 @@ def score(mutants_dir: Path, files: list[str], listed: list[Listed]):
 
 def table(scores: dict[str, FileScore]) -> str:
     lines = [
-        "| file | mutants | killed | equivalent | accepted | unlisted | score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| file | mutants | killed | equivalent | accepted | unlisted | not checked | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in scores.values():
         lines.append(f"| `{s.file}` | {s.total} | {s.killed} | {s.equivalent} | {s.accepted} | {s.unlisted} | "
-                     f"{100 * s.score:.1f} % |")  # fmt: skip
+                     f"{s.not_checked} | {100 * s.score:.1f} % |")  # fmt: skip
     return "\n".join(lines)
 
 
