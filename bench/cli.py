@@ -220,7 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="interleaved rounds per benchmark (default: as many as fit in about 30 s, 21 to 301)",
     )
-    p.add_argument("--only", nargs="+", default=(), help="benchmark names to run (default: all)")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=(),
+        help="benchmark names to run, `throughput` for the FLOP/s of "
+        "a training step against the machine's peak (default: all)",
+    )
     p.add_argument(
         "--quality",
         action="store_true",
@@ -455,13 +461,23 @@ def _perf(args: argparse.Namespace) -> int:
         print(f"results: {args.results / 'perf' / 'quality.csv'}")
         return 0
     names = [b.name for b in perf.benchmarks(load_profile("quick"), samples=1, sample_steps=1, train_steps=10)]
-    unknown = [name for name in args.only if name not in names]
+    unknown = [name for name in args.only if name not in [*names, "throughput"]]
     if unknown:
-        raise SpecError(f"unknown benchmark {', '.join(unknown)}; valid: {', '.join(names)}")
-    rows = perf.run(args.results, repeats=args.repeats, only=tuple(args.only))
-    print(perf.table(rows, ["benchmark", "harness_s", "reference_s", "ratio", "ratio_ci95", "target", "verdict",
-                            "repeats"]))  # fmt: skip
-    print(f"results: {args.results / 'perf' / 'perf.csv'} (load average {rows[0]['load_average'] if rows else '?'})")
+        raise SpecError(f"unknown benchmark {', '.join(unknown)}; valid: {', '.join([*names, 'throughput'])}")
+    ratios = [name for name in args.only if name != "throughput"]
+    if ratios or not args.only:
+        rows = perf.run(args.results, repeats=args.repeats, only=tuple(ratios))
+        print(perf.table(rows, ["benchmark", "harness_s", "reference_s", "ratio", "ratio_ci95", "target", "verdict",
+                                "repeats"]))  # fmt: skip
+        print(
+            f"results: {args.results / 'perf' / 'perf.csv'} (load average {rows[0]['load_average'] if rows else '?'})"
+        )
+    if "throughput" in args.only or not args.only:
+        rows = perf.throughput(args.results)
+        print(perf.table(rows, ["network", "flops_per_step", "step_seconds", "achieved_gflops", "peak_gflops", "ratio",
+                                "threads"]))  # fmt: skip
+        print(f"results: {args.results / 'perf' / 'throughput.csv'} (achieved FLOP/s of a training step over the "
+              "float32 matrix-product peak)")  # fmt: skip
     return 0
 
 

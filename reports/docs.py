@@ -98,6 +98,16 @@ def _perf_section(perf_dir: Path) -> list[str]:
         parts += ["## Quality per compute on 2D (`python -m bench perf --quality`)",
                   f"From `{quality_csv.as_posix()}`, its last run.",
                   quality.groupby("method", sort=False).tail(1).to_markdown(index=False)]  # fmt: skip
+    throughput_csv = perf_dir / "throughput.csv"
+    if throughput_csv.exists():
+        rows = pd.read_csv(throughput_csv).groupby("network", sort=False).tail(1)
+        keep = ["network", "what", "flops_per_step", "step_seconds", "achieved_gflops", "peak_gflops", "ratio",
+                "threads", "load_average", "git_rev"]  # fmt: skip
+        parts += ["## A training step against the machine's peak (`python -m bench perf`)",
+                  f"The last row per network in `{throughput_csv.as_posix()}`: the FLOPs of one training step "
+                  "(torch.utils.flop_counter: matrix products and convolutions) over its seconds, against a "
+                  "float32 matrix product of the same run (see [performance](performance.md)).",
+                  rows[[c for c in keep if c in rows]].to_markdown(index=False)]  # fmt: skip
     return parts
 
 

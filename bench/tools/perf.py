@@ -24,6 +24,14 @@ The harness side runs with deterministic algorithms on, as a sweep does; the ref
 with them off, as a user's loop would. Rows are appended to `results/perf/perf.csv` (one
 `run_id` per invocation) and printed.
 
+`python -m bench perf` also measures how far one training step is from what the machine can do
+(`throughput`, rows in `results/perf/throughput.csv`): the FLOPs of one step of `bench.run.training.train`
+on the quick profile's MLP and UNet recipes (torch.utils.flop_counter's count: the matrix products and
+convolutions of the forward and backward passes; elementwise work and the optimiser are not counted)
+over the step's measured seconds, against the machine's measured peak, a large float32 matrix product
+in the same run with the same threads. The ratio says how much of the machine the training uses, and
+whether a change (a compiled step, another layout, a larger batch) moved it.
+
 `python -m bench perf --quality` checks quality per compute on 2D instead: the quick profile's
 2D recipe on `gauss-moons` for every 2D method, W2 against its floor at <= 16 NFE, and the
 training wall time; rows go to `results/perf/quality.csv`. It runs through `bench.sweep.runner` into
@@ -61,6 +69,10 @@ PERF_COLUMNS = ["run_id", "benchmark", "harness_s", "reference_s", "ratio", "tar
                 "what", "git_rev", "torch_version", "device", "threads", "load_average", "ratio_ci95"]  # fmt: skip
 QUALITY_COLUMNS = ["run_id", "method", "dataset", "best_solver", "best_steps", "nfe", "w2", "floor", "w2_vs_floor",
                    "target", "verdict", "train_seconds", "train_steps", "git_rev", "threads"]  # fmt: skip
+THROUGHPUT_COLUMNS = ["run_id", "network", "what", "flops_per_step", "step_seconds", "achieved_gflops",
+                      "peak_gflops", "ratio", "threads", "git_rev", "torch_version", "load_average"]  # fmt: skip
+PEAK_SIZE = 2048
+"""The side of the square float32 matrices whose product measures the machine's peak (2 n^3 FLOPs)."""
 MIN_BLOCK_SECONDS = 0.05
 """A timed block repeats its call until it lasts about this long (one call if a call is longer)."""
 SECONDS_PER_BENCHMARK = 30.0
@@ -271,6 +283,75 @@ def run(results_root: Path, *, repeats: int | None = None, samples: int = 500, s
             "ratio_ci95": f"{timing.ci95[0]:.4f}-{timing.ci95[1]:.4f}",
         })  # fmt: skip
     _append(Path(results_root) / "perf" / "perf.csv", PERF_COLUMNS, rows)
+    return rows
+
+
+# --- arithmetic throughput of a training step ------------------------------------------------------
+
+
+def matmul_peak(size: int = PEAK_SIZE, repeats: int = 10) -> float:
+    """This machine's float32 peak as PyTorch reaches it, in FLOP/s: 2 n^3 over the best of `repeats`
+    timed n x n matrix products (after one warm-up), with the process's torch threads."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
+    out = torch.empty(size, size)
+    torch.mm(a, b, out=out)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def step_flops(dataset: Dataset, cfg: TrainConfig) -> int:
+    """FLOPs of one step of `bench.run.training.train` (IADB's objective) on this recipe, as
+    torch.utils.flop_counter counts them: matrix products and convolutions, forward and backward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    one = TrainConfig(**{**cfg.__dict__, "steps": 1, "log_every": 1})
+    with FlopCounterMode(display=False) as counter:
+        train(METHODS.get("iadb"), dataset, one, 0)
+    return int(counter.get_total_flops())
+
+
+def step_seconds(dataset: Dataset, cfg: TrainConfig, steps: int, rounds: int = 3) -> float:
+    """Seconds of one step of `bench.run.training.train` (its own clock over the loop, network
+    building excluded): the best of `rounds` runs of `steps` steps, after one warm-up run."""
+    run = TrainConfig(**{**cfg.__dict__, "steps": steps, "log_every": steps})
+    iadb = METHODS.get("iadb")
+    train(iadb, dataset, TrainConfig(**{**run.__dict__, "steps": 2, "log_every": 2}), 0)
+    return min(train(iadb, dataset, run, 0).seconds for _ in range(rounds)) / steps
+
+
+def throughput(results_root: Path, *, spec: Spec | None = None, mlp_steps: int = 100, unet_steps: int = 10,
+               peak: float | None = None) -> list[dict]:  # fmt: skip
+    """Achieved FLOP/s of one training step of the spec's MLP and UNet recipes (the quick profile's
+    by default) against the matrix-product peak measured in the same run; rows appended to
+    results/perf/throughput.csv and returned."""
+    spec = spec or load_profile("quick")
+    tracks = {track.kind: track for track in reversed(spec.tracks)}
+    peak = peak or matmul_peak()
+    prov = provenance.collect("")
+    run_id = uuid.uuid4().hex[:12]
+    rows = []
+    for kind, label, steps in (("points", "mlp", mlp_steps), ("images", "unet", unet_steps)):
+        if kind not in tracks:
+            continue
+        track = tracks[kind]
+        dataset = DATASETS.get(track.axes.datasets[0])
+        flops = step_flops(dataset, track.train)
+        seconds = step_seconds(dataset, track.train, steps)
+        achieved = flops / seconds
+        rows.append({
+            "run_id": run_id, "network": label,
+            "what": f"{dataset.name}, batch {track.train.batch_size}, width {track.train.width}, depth "
+                    f"{track.train.depth}: one step of bench.run.training.train (best of 3 x {steps} steps)",
+            "flops_per_step": flops, "step_seconds": f"{seconds:.6g}", "achieved_gflops": f"{achieved / 1e9:.4g}",
+            "peak_gflops": f"{peak / 1e9:.4g}", "ratio": f"{achieved / peak:.4f}", "threads": prov["threads"],
+            "git_rev": prov["git_rev"], "torch_version": prov["torch_version"], "load_average": _load_average(),
+        })  # fmt: skip
+    _append(Path(results_root) / "perf" / "throughput.csv", THROUGHPUT_COLUMNS, rows)
     return rows
 
 

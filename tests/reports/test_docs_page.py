@@ -25,6 +25,12 @@ def page_2d(sweep_2d, tmp_path_factory):
         {"benchmark": "sample-mlp", "harness_s": 1.0, "reference_s": 1.0, "ratio": 1.011, "ratio_ci95": "1.005-1.02",
          "repeats": 21, "target": 1.03, "verdict": "ok", "git_rev": "new"},
     ]).to_csv(perf / "perf.csv", index=False)  # fmt: skip
+    pd.DataFrame([
+        {"network": "mlp", "what": "old", "flops_per_step": 1, "step_seconds": 1.0, "achieved_gflops": 1.0,
+         "peak_gflops": 100.0, "ratio": 0.0111, "threads": 2, "git_rev": "old"},
+        {"network": "mlp", "what": "new", "flops_per_step": 2, "step_seconds": 1.0, "achieved_gflops": 2.0,
+         "peak_gflops": 100.0, "ratio": 0.0222, "threads": 2, "git_rev": "new"},
+    ]).to_csv(perf / "throughput.csv", index=False)  # fmt: skip
     target = tmp_path_factory.mktemp("docs")
     written = docs.write(root / spec.name, out, target, perf)
     return target, written, root / spec.name, out
@@ -62,6 +68,8 @@ def test_results_page_shows_the_best_cell_per_budget_as_computed_from_cells_csv(
 def test_results_page_keeps_the_last_perf_row_of_each_benchmark(page_2d):
     text = (page_2d[0] / "results.md").read_text()
     assert "1.011" in text and "1.5 " not in text and "FAIL" not in text
+    section = text.split("## A training step against the machine's peak")[1].split("\n## ")[0]
+    assert "0.0222" in section and "0.0111" not in section
 
 
 def test_pictures_are_the_reports_own_with_a_label_strip_under_them(page_2d):

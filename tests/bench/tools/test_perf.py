@@ -91,3 +91,48 @@ def test_the_median_interval_holds_the_median_and_narrows_with_rounds():
     assert few == (1.0, 3.0)
     many = perf.median_ci95([float(i) for i in range(101)])
     assert many[0] < 50 < many[1] and many[1] - many[0] < 25
+
+
+def test_a_training_steps_flops_are_the_mlps_matrix_products_counted_by_hand():
+    """The quick profile's MLP recipe (batch B, [x, 16 time features] -> 3 x width -> 2): forward
+    2 B sum(in x out); backward twice that (weight and input gradients) less the first layer's
+    input gradient, which nothing needs (x_t and the time features carry no gradient)."""
+    track = next(t for t in perf.load_profile("quick").tracks if t.kind == "points")
+    cfg, B, w = track.train, track.train.batch_size, track.train.width
+    shapes = [(18, w)] + [(w, w)] * (cfg.depth - 1) + [(w, 2)]
+    forward = sum(2 * B * i * o for i, o in shapes)
+    want = forward + 2 * forward - 2 * B * 18 * w
+    assert (B, w, cfg.depth) == (512, 128, 3)
+    assert perf.step_flops(DATASETS.get(track.axes.datasets[0]), cfg) == want
+
+
+def test_the_throughput_ratio_is_the_steps_flops_per_second_over_the_peak(tmp_path, monkeypatch):
+    """Known step times and peak in, the row out: achieved = FLOPs / seconds, ratio = achieved / peak."""
+    monkeypatch.setattr(
+        perf, "step_seconds", lambda dataset, cfg, steps: {"points": 0.002, "images": 0.05}[dataset.kind]
+    )
+    rows = {r["network"]: r for r in perf.throughput(tmp_path, peak=2e11, mlp_steps=3, unet_steps=1)}
+    assert set(rows) == {"mlp", "unet"}
+    for name, seconds in (("mlp", 0.002), ("unet", 0.05)):
+        flops = rows[name]["flops_per_step"]
+        assert flops > 0
+        assert rows[name]["ratio"] == f"{flops / seconds / 2e11:.4f}"
+        assert rows[name]["achieved_gflops"] == f"{flops / seconds / 1e9:.4g}" and rows[name]["peak_gflops"] == "200"
+    frame = pd.read_csv(tmp_path / "perf" / "throughput.csv")
+    assert list(frame.columns) == perf.THROUGHPUT_COLUMNS and list(frame.network) == ["mlp", "unet"]
+
+
+def test_the_peak_and_a_step_are_measured():
+    """The peak is a positive rate of a real product; a step's seconds come from the harness's own clock."""
+    assert perf.matmul_peak(size=256, repeats=2) > 1e6
+    dataset = DATASETS.get("gauss-moons")
+    assert 0 < perf.step_seconds(dataset, TrainConfig(steps=5, batch_size=32, width=16, depth=2), 4, rounds=1) < 1
+
+
+def test_perf_only_throughput_writes_only_the_throughput_rows(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(perf, "step_seconds", lambda dataset, cfg, steps: 0.01)
+    monkeypatch.setattr(perf, "matmul_peak", lambda: 1e11)
+    assert main(["perf", "--only", "throughput", "--results", str(tmp_path)]) == 0
+    assert sorted(p.name for p in (tmp_path / "perf").iterdir()) == ["throughput.csv"]
+    out = capsys.readouterr().out
+    assert "peak_gflops" in out and "throughput.csv" in out
