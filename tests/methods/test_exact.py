@@ -143,3 +143,23 @@ def test_an_exact_field_answers_in_the_dtype_it_is_asked_in(name):
     for dtype in (torch.float32, torch.float64):
         x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0)).to(dtype)
         assert net(x, torch.full((5,), 0.3, dtype=dtype)).dtype == dtype, (name, dtype)
+
+
+def test_mixture_draws_are_its_documented_stream_and_follow_its_moments():
+    """sample(n, g): component indices by torch.multinomial, then float64 standard normals, both from
+    g and nothing else (the global RNG moved in between changes nothing); over 40,000 draws the
+    component frequencies and each component's mean and spread are the mixture's."""
+    mixture = GaussianMixture((0.2, 0.8), ((-6.0, 1.0), (2.0, 0.5)), (0.5, 1.5))
+    first = mixture.sample(40_000, torch.Generator().manual_seed(3))
+    torch.manual_seed(123)
+    again = mixture.sample(40_000, torch.Generator().manual_seed(3))
+    assert first.dtype == torch.float32 and torch.equal(first, again)
+    g = torch.Generator().manual_seed(3)
+    k = torch.multinomial(torch.tensor([0.2, 0.8], dtype=torch.float64), 40_000, replacement=True, generator=g)
+    z = torch.randn(40_000, 2, generator=g, dtype=torch.float64)
+    means, stds = torch.tensor([[-6.0, 1.0], [2.0, 0.5]], dtype=torch.float64), torch.tensor([0.5, 1.5]).double()
+    assert torch.equal(first, (means[k] + stds[k, None] * z).float())
+    left = first[:, 0] < -3.0  # 6 sd from one component, 3.3 from the other: P(wrong side) < 5e-4
+    assert left.double().mean().item() == pytest.approx(0.2, abs=0.01)
+    assert first[left].mean(0).tolist() == pytest.approx([-6.0, 1.0], abs=0.03)
+    assert first[left].std(0).tolist() == pytest.approx([0.5, 0.5], abs=0.03)

@@ -149,3 +149,17 @@ def test_velocities_call_the_network_at_the_time_given_and_exact_methods_use_the
         t = torch.full((6,), 0.4, dtype=torch.float64)
         torch.testing.assert_close(mine(x, t), ideal(x, t))
         torch.testing.assert_close(method.velocity(ideal, x, 0.4), base.velocity(ideal, x, 0.4))
+
+
+def test_a_methods_network_returns_as_many_fields_as_its_outputs_say():
+    """net_outputs: a method's `outputs` attribute, and 1 (a velocity alone) for a method, such as a
+    plugin's, that has none."""
+    from methods.base import net_outputs
+
+    class Plain:
+        pass
+
+    class Two:
+        outputs = 2
+
+    assert (net_outputs(Plain()), net_outputs(Two()), net_outputs(NoisyInterpolant("n", LINEAR))) == (1, 2, 2)

@@ -501,3 +501,43 @@ def test_the_summarys_notes_word_for_word(tmp_path):
     ]
     (new / "provenance.jsonl").write_text(json.dumps({"config_hash": "h1"}) + "\n" + json.dumps({"config_hash": "h2"}))
     assert not any("spec differs" in line for line in regress.summary_line(rows, base, new).splitlines())
+
+
+def test_every_timing_row_is_its_ratio_of_normalised_times_and_a_zero_baseline_fails():
+    """Each row's change is (new seconds / new calibration) / (baseline seconds / baseline
+    calibration), computed here from the timings written out; a part that took no time in the
+    baseline and some now is infinitely slower; a part on one side only shows dashes."""
+    base, new = _cells(), _cells(seconds=1.5)
+    want = {"train 2d (all methods)": (18.0, 27.0), "sample 2d (all cells)": (1.5, 2.25),
+            "train images (all methods)": (9.0, 13.5), "sample images (all cells)": (0.3, 0.45),
+            "sweep CPU time (all processes)": (100.0, 50.0)}  # fmt: skip
+    rows = regress.compare_timings(base, _cal(1.0), new, _cal(0.5))
+    assert [r.name for r in rows] == sorted(want)
+    for row in rows:
+        tb, tn = want[row.name]
+        cb, cn = (1.0, 0.5)
+        ratio = (tn / cn) / (tb / cb)
+        verdict = "SLOWER" if ratio > 2 else ("ok: faster" if ratio < 0.5 else "ok")
+        assert (row.change, row.verdict) == (f"×{ratio:.2f}", verdict), row.name
+        assert (row.baseline, row.new) == (f"{tb / cb:.3g} ({tb:.3g} s)", f"{tn / cn:.3g} ({tn:.3g} s)"), row.name
+    idle = base.assign(sample_seconds=np.where(base.dataset == "mnist5k", "0.0", base.sample_seconds))
+    zero = {r.name: r for r in regress.compare_timings(idle, _cal(1.0), base, _cal(1.0))}
+    assert (zero["sample images (all cells)"].change, zero["sample images (all cells)"].verdict) == ("×inf", "SLOWER")
+    gone = {r.name: r for r in regress.compare_timings(base, _cal(1.0), base[base.dataset != "mnist5k"], _cal(1.0))}
+    row = gone["sample images (all cells)"]
+    assert (row.metric, row.baseline, row.new, row.band, row.change) == ("seconds / calibration", "–", "–", "–", "–")
+
+
+def test_a_metric_without_its_own_tolerance_gets_the_default_and_lower_is_better():
+    """A metric the table does not name (a plugin's): abs tol 2e-3, rel tol 5 %, and a rise is worse."""
+    assert "mmd" not in regress.TOLERANCES
+    assert regress.band("mmd", 1.0, 0.0, 0.0, 3) == pytest.approx(0.05)
+    assert regress.band("mmd", 0.0, 0.0, 0.0, 3) == pytest.approx(2e-3)
+    assert regress.band("mmd", 0.01, 0.0, 0.0, 3) == pytest.approx(2e-3)
+    base = _cells().assign(metric=lambda f: f.metric.replace({"energy": "mmd"}))
+    worse = _cells({("iadb", "euler", 4, "energy"): 1.2}).assign(metric=lambda f: f.metric.replace({"energy": "mmd"}))
+    better = _cells({("iadb", "euler", 4, "energy"): 0.8}).assign(metric=lambda f: f.metric.replace({"energy": "mmd"}))
+    assert ("iadb gauss-moons euler K=4", "mmd", "WORSE") in _failed(regress.compare_quality(base, worse))
+    assert ("iadb gauss-moons euler K=4", "mmd", "BETTER: accept with `nox -s baseline`") in _failed(
+        regress.compare_quality(base, better)
+    )
