@@ -43,3 +43,22 @@ def test_the_cli_gives_its_caller_its_settings_back(tmp_path):
     before = process_state()
     assert main(["--threads", "1", "--data-root", str(tmp_path), "list"]) == 0
     assert [key for key in changed(before, process_state()) if key in LEAKS_THAT_FAIL] == []
+
+
+def test_under_mutmut_a_mutants_tests_run_fastest_first(tmp_path, monkeypatch):
+    """tests/conftest.py orders a mutant's tests by the durations mutmut recorded (-x then stops at
+    the first, cheapest failure); outside a mutant's run, and for mutmut's own clean and stats runs,
+    the order is left alone."""
+    import json
+    from types import SimpleNamespace
+
+    from conftest import pytest_collection_modifyitems
+
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": {"a": 3.0, "b": 0.5, "c": 1.0}}))
+    monkeypatch.chdir(tmp_path)
+    collected = [SimpleNamespace(nodeid=name) for name in ("a", "unknown", "b", "c")]
+    for mutant, order in (("", "a unknown b c"), ("stats", "a unknown b c"), ("m.x_f__mutmut_1", "b c a unknown")):
+        monkeypatch.setenv("MUTANT_UNDER_TEST", mutant)
+        items = list(collected)
+        pytest_collection_modifyitems(None, items)
+        assert " ".join(i.nodeid for i in items) == order, mutant
