@@ -143,6 +143,8 @@ def mutants(session: nox.Session) -> None:
         session.log("removing mutants/ from the last run (pass -- --resume to keep it)")
         shutil.rmtree(ROOT / "mutants")
     extractors = ROOT / "mutants" / "_extractors"  # the test classifier, trained once for every mutant
-    env = {"BLENDBENCH_TEST_EXTRACTORS": str(extractors)}
+    # One thread per mutant: mutmut runs one per core, and two mutants of two threads each on two
+    # cores spin in each other's way (a test file took 232 s instead of 24 s, measured side by side).
+    env = {"BLENDBENCH_TEST_EXTRACTORS": str(extractors), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     session.run(str(VENV / "bin" / "mutmut"), "run", "--max-children", str(os.cpu_count() or 2), env=env, external=True)
     session.run(python, "-m", "bench.tools.mutants", external=True)

@@ -181,20 +181,22 @@ def test_respacing_refuses_step_counts_outside_1_to_T():
 
 def test_a_clamped_data_prediction_comes_with_the_noise_it_implies():
     """Where the clamp bites, eps is recomputed so that x = sqrt(abar) x0_hat + sqrt(1 - abar) eps
-    still holds (the forward process, solved for eps); elsewhere eps is the network's."""
+    still holds (the forward process, solved for eps); elsewhere eps is the network's. Also for a
+    range other than [-1, 1] (at +-1, multiplying by the bound and dividing by it agree)."""
     g = torch.Generator().manual_seed(3)
     x = torch.randn(256, 2, generator=g, dtype=torch.float64)
 
     def wild(x, t):
         return 2 * torch.sin(5 * x)
 
-    for tau in (50, 400, 900):
-        abar = DDPM.alpha_bar[tau].item()
-        eps, x0_hat, _ = DDPM._eps_and_x0(wild, x, tau, clip=(-1.0, 1.0))
-        raw = wild(x, None)
-        raw_x0 = (x - math.sqrt(1 - abar) * raw) / math.sqrt(abar)
-        bit = raw_x0.abs() > 1
-        assert bit.any() and (~bit).any(), tau
-        torch.testing.assert_close(x0_hat, raw_x0.clamp(-1, 1))
-        torch.testing.assert_close(math.sqrt(abar) * x0_hat + math.sqrt(1 - abar) * eps, x)
-        torch.testing.assert_close(eps[~bit], raw[~bit])
+    for lo, hi in ((-1.0, 1.0), (-0.5, 2.0)):
+        for tau in (50, 400, 900):
+            abar = DDPM.alpha_bar[tau].item()
+            eps, x0_hat, _ = DDPM._eps_and_x0(wild, x, tau, clip=(lo, hi))
+            raw = wild(x, None)
+            raw_x0 = (x - math.sqrt(1 - abar) * raw) / math.sqrt(abar)
+            bit = (raw_x0 < lo) | (raw_x0 > hi)
+            assert bit.any() and (~bit).any(), tau
+            torch.testing.assert_close(x0_hat, raw_x0.clamp(lo, hi))
+            torch.testing.assert_close(math.sqrt(abar) * x0_hat + math.sqrt(1 - abar) * eps, x)
+            torch.testing.assert_close(eps[~bit], raw[~bit])

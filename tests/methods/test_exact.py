@@ -15,7 +15,8 @@ import torch
 
 from bench.data.datasets import DATASETS
 from methods import METHODS
-from methods.exact import GaussianMixture, ideal_network
+from methods.exact import IDEAL_BUILDERS, GaussianMixture, ideal_network, interpolant_velocity
+from methods.interpolants import LINEAR
 
 MIXTURE = DATASETS.get("gauss-gmm8").mixture
 
@@ -163,3 +164,56 @@ def test_mixture_draws_are_its_documented_stream_and_follow_its_moments():
     assert left.double().mean().item() == pytest.approx(0.2, abs=0.01)
     assert first[left].mean(0).tolist() == pytest.approx([-6.0, 1.0], abs=0.03)
     assert first[left].std(0).tolist() == pytest.approx([0.5, 0.5], abs=0.03)
+
+
+SHAPE_ERROR = "a mixture needs as many weights, means and stds, at least one of each"
+VALUE_ERROR = "mixture weights must be positive and sum to 1; stds must be positive"
+
+
+@pytest.mark.parametrize(
+    "weights, means, stds, error",
+    [
+        ((1.0,), ((0.0, 0.0), (1.0, 1.0)), (1.0, 1.0), SHAPE_ERROR),
+        ((), (), (), SHAPE_ERROR),
+        ((0.5, 0.4), ((0.0, 0.0), (1.0, 1.0)), (1.0, 1.0), VALUE_ERROR),  # sums to 0.9
+        ((0.5 + 2e-9, 0.5), ((0.0, 0.0), (1.0, 1.0)), (1.0, 1.0), VALUE_ERROR),  # 2e-9 off
+        ((1.0, 0.0), ((0.0, 0.0), (1.0, 1.0)), (1.0, 1.0), VALUE_ERROR),  # a zero weight
+        ((0.5, 0.5), ((0.0, 0.0), (1.0, 1.0)), (1.0, 0.0), VALUE_ERROR),  # a zero std
+    ],
+)
+def test_a_mixture_refuses_inconsistent_numbers_with_the_reason(weights, means, stds, error):
+    with pytest.raises(ValueError) as err:
+        GaussianMixture(weights, means, stds)
+    assert str(err.value) == error
+
+
+def test_a_mixture_accepts_weights_within_rounding_of_one():
+    mixture = GaussianMixture((0.1, 0.2, 0.7 + 5e-10), ((0.0,), (1.0,), (2.0,)), (1.0, 0.5, 0.25))
+    assert mixture.dim == 1
+
+
+def test_a_method_without_an_exact_field_is_named_with_the_known_kinds():
+    with pytest.raises(TypeError) as err:
+        ideal_network("not a method", MIXTURE)
+    known = ", ".join(k.__name__ for k in IDEAL_BUILDERS)
+    assert str(err.value) == f"no exact field for str; known: {known}"
+    assert "StochasticInterpolant" in known and "DDPM" in known
+
+
+def test_the_noisy_interpolants_exact_velocity_matches_gaussian_conditioning():
+    """I = (1-t) x0 + t x1 + g z, x0, z ~ N(0, I), x1 ~ N(m, s^2 I): (dI, I) are jointly Gaussian, so
+    E[dI | I = x] = m + (a a' + b b' s^2 + g g') / (a^2 + b^2 s^2 + g^2) (x - b m), written out with
+    a = 1 - t, b = t, g = sqrt(2 t (1 - t)), g g' = 1 - 2 t (and the same without g)."""
+    m, s = torch.tensor([1.5, -0.5], dtype=torch.float64), 0.7
+    mixture = GaussianMixture((1.0,), (tuple(m.tolist()),), (s,))
+    x = torch.randn(9, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    gamma = lambda t: ((2 * t * (1 - t)).sqrt(), 1 - 2 * t)  # noqa: E731
+    for t in (0.1, 0.3, 0.5, 0.9):
+        tt = torch.full((9,), t, dtype=torch.float64)
+        a, b, g2, g_dg = 1 - t, t, 2 * t * (1 - t), 1 - 2 * t
+        for noisy in (True, False):
+            num = -a + b * s**2 + (g_dg if noisy else 0.0)
+            var = a**2 + b**2 * s**2 + (g2 if noisy else 0.0)
+            expected = m + num / var * (x - b * m)
+            got = interpolant_velocity(mixture, LINEAR, x, tt, gamma if noisy else None)
+            torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods import ddpm, exact, interpolants, stochastic
+from methods import ddpm, exact, expand_time, interpolants, stochastic
 from methods.ddpm import DDPM
 from methods.exact import Exact
 from methods.interpolants import IADB, LINEAR, TRIG, StochasticInterpolant
@@ -163,3 +163,14 @@ def test_a_methods_network_returns_as_many_fields_as_its_outputs_say():
         outputs = 2
 
     assert (net_outputs(Plain()), net_outputs(Two()), net_outputs(NoisyInterpolant("n", LINEAR))) == (1, 2, 2)
+
+
+def test_expand_time_gives_a_per_sample_vector_in_the_datas_dtype():
+    """A float or a 0-d tensor is repeated once per sample; a vector [n] is kept, cast to x's dtype."""
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    for t in (0.25, torch.tensor(0.25)):
+        got = expand_time(t, x)
+        assert got.dtype == torch.float64 and torch.equal(got, torch.full((4,), 0.25, dtype=torch.float64))
+    t = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float32)
+    got = expand_time(t, x)
+    assert got.dtype == torch.float64 and torch.equal(got, t.double())

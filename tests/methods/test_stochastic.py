@@ -11,6 +11,7 @@ from bench.evaluate.metrics import w2
 from bench.solvers import SOLVERS, uniform_grid
 from methods import METHODS
 from methods.exact import ideal_network
+from methods.stochastic import em_sample
 
 METHOD = METHODS.get("si-gamma-linear")
 DATASET = DATASETS.get("gauss-gmm8")
@@ -115,3 +116,30 @@ def test_the_samplers_reach_a_gaussian_targets_mean_and_variance(solver):
     se_mean, se_var = s / math.sqrt(n), s**2 * math.sqrt(2 / n)
     assert (out.mean(0) - m).abs().max().item() < 4 * se_mean + 0.02 * s
     assert (out.var(0) - s**2).abs().max().item() < 4 * se_var + 0.02 * s**2
+
+
+def test_the_heads_are_the_two_halves_of_the_networks_output_in_any_dimension():
+    x, t = torch.randn(5, 3, generator=torch.Generator().manual_seed(0)), torch.full((5,), 0.5)
+    v, eta = METHOD.heads(lambda y, tt: torch.cat([y, 2 * y], 1), x, t)
+    assert torch.equal(v, x) and torch.equal(eta, 2 * x)
+
+
+def test_euler_maruyama_is_its_update_written_out():
+    """X_{k+1} = X_k + h (b + eps s) + sqrt(2 eps h) noise_k with eps = eps0 sqrt(2 t (1 - t)), on K
+    uniform steps over the time range; the last step adds no noise (it returns the mean). A stub
+    method with a known drift and score, so only the update is checked."""
+    t0, t1, steps, eps0 = 0.02, 0.97, 5, 1.5  # an eps0 of no built-in sampler: the function itself
+    stub = type("Stub", (), {"time_range": (t0, t1)})()
+    stub.drift_and_score = lambda net, x, t: (-x * t + 1.0, torch.sin(x) - t)
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.randn(7, 2, generator=g, dtype=torch.float64)
+    noise = torch.randn(steps, 7, 2, generator=g, dtype=torch.float64)
+    got = em_sample(stub, eps0, None, x0, steps, noise)
+    x = x0.clone()
+    for k in range(steps):
+        t, t_next = t0 + (t1 - t0) * k / steps, t0 + (t1 - t0) * (k + 1) / steps
+        h, eps = t_next - t, eps0 * math.sqrt(2 * t * (1 - t))
+        x = x + h * ((-x * t + 1.0) + eps * (torch.sin(x) - t))
+        if k < steps - 1:
+            x = x + math.sqrt(2 * eps * h) * noise[k]
+    torch.testing.assert_close(got, x, rtol=1e-13, atol=1e-13)

@@ -93,3 +93,20 @@ def test_w2_equals_the_best_permutation_and_an_independent_linear_programme():
                    method="highs")  # fmt: skip
     assert plan.status == 0
     assert w2(torch.tensor(a), torch.tensor(b)) == pytest.approx(np.sqrt(plan.fun), rel=1e-9)
+
+
+def test_w2_of_unequal_sets_gives_pots_simplex_room_to_finish(monkeypatch):
+    """The network simplex stops, with a warning and a too-large cost, when it runs out of pivots;
+    its default budget (100,000) is too small for large sets, so W2 passes its own (10 million)
+    and uniform weights that sum to one."""
+    import ot
+
+    seen = []
+    real = ot.emd2
+    monkeypatch.setattr(ot, "emd2", lambda a, b, m, **kw: seen.append((a, b, kw)) or real(a, b, m, **kw))
+    rng = np.random.default_rng(3)
+    w2(torch.tensor(rng.normal(size=(30, 2))), torch.tensor(rng.normal(size=(20, 2))))
+    ((a, b, kw),) = seen
+    assert kw == {"numItermax": 10_000_000}
+    np.testing.assert_array_equal(a, np.full(30, 1 / 30))
+    np.testing.assert_array_equal(b, np.full(20, 1 / 20))

@@ -541,3 +541,62 @@ def test_a_metric_without_its_own_tolerance_gets_the_default_and_lower_is_better
     assert ("iadb gauss-moons euler K=4", "mmd", "BETTER: accept with `nox -s baseline`") in _failed(
         regress.compare_quality(base, better)
     )
+
+
+def test_extractors_read_only_image_rows_and_tables_without_the_column():
+    cells = _cells().assign(extractor=lambda f: np.where(f.dataset == "mnist5k", "classifier-aaaa", ""))
+    assert regress.extractors(cells) == {"mnist5k": {"classifier-aaaa"}}
+    assert regress.extractors(_cells().drop(columns="extractor")) == {}
+    points_only = cells[cells.dataset == "gauss-moons"]
+    other = cells.assign(dataset="fashion", extractor="classifier-bbbb")
+    assert regress.other_feature_spaces(points_only, other) == {}  # no dataset on both sides
+    assert regress.other_feature_spaces(cells, pd.concat([cells, other])) == {}
+    changed = cells.assign(extractor=lambda f: np.where(f.dataset == "mnist5k", "classifier-bbbb", ""))
+    assert regress.other_feature_spaces(cells, changed) == {"mnist5k": ({"classifier-aaaa"}, {"classifier-bbbb"})}
+
+
+def test_the_noise_term_of_one_seed_is_not_shrunk():
+    """3 sqrt(sd_b^2 + sd_n^2) / sqrt(K), with K = 1 for one seed (and for none)."""
+    for k in (0, 1):
+        assert regress.band("w2", 1.0, 0.1, 0.2, k) == pytest.approx(3 * math.sqrt(0.05))
+    assert regress.band("w2", 1.0, 0.1, 0.2, 2) == pytest.approx(3 * math.sqrt(0.05) / math.sqrt(2))
+
+
+def test_a_row_not_compared_and_a_change_from_zero_read_in_full(tmp_path):
+    images = lambda f: f.dataset == "mnist5k"  # noqa: E731
+    before = _cells().assign(extractor=lambda f: np.where(images(f), "classifier-aaaa", ""))
+    after = before.assign(extractor=lambda f: np.where(images(f), "classifier-bbbb", ""))
+    rows = {(r.name, r.metric): r for r in regress.compare_quality(before, after)}
+    assert rows["iadb mnist5k euler K=8", "fd"] == regress.Comparison(
+        "iadb mnist5k euler K=8",
+        "fd",
+        "31 ± 1 (K=3)",
+        "31 ± 1 (K=3)",
+        "–",
+        "–",
+        "not compared: other extractor weights",
+    )
+    zero = _cells().assign(value=lambda f: np.where(f.metric == "energy", "0.0", f.value))
+    moved = zero.assign(value=lambda f: np.where(f.metric == "energy", "0.5", f.value))
+    row = {(r.name, r.metric): r for r in regress.compare_quality(zero, moved)}["iadb gauss-moons euler K=4", "energy"]
+    assert (row.change, row.verdict) == ("+0.5", "WORSE")  # no percentage of a zero baseline
+
+
+def test_timings_leave_out_the_floor_and_one_sided_cpu_records():
+    cells = _cells()
+    floor = cells[cells.method == "iadb"].head(1).assign(method="floor", key="floor", train_key="floor",
+                                                         train_seconds="500", sample_seconds="500")  # fmt: skip
+    assert regress.timings(pd.concat([cells, floor])) == regress.timings(cells)
+    one_sided = {"seconds": 1.0, "cpu_seconds": 1.0}
+    for base_cal, new_cal in ((one_sided, _cal(1.0)), (_cal(1.0), one_sided)):
+        rows = regress.compare_timings(cells, base_cal, cells, new_cal)
+        assert not any(r.name.startswith("sweep CPU") for r in rows)
+    twice = {r.name: r for r in regress.compare_timings(cells, _cal(1.0), _cells(seconds=2.0), _cal(1.0))}
+    assert (twice["train 2d (all methods)"].change, twice["train 2d (all methods)"].verdict) == ("×2.00", "ok")
+
+
+def test_the_table_shows_every_text_as_written():
+    """tabulate would otherwise read '1.50' as a number and print '1.5'."""
+    row = regress.Comparison("a b", "w2", "1.50", "0.10", "±0.0500", "+1e-05", "ok")
+    line = regress.format_table([row]).splitlines()[2]
+    assert line.split() == ["a", "b", "w2", "1.50", "0.10", "±0.0500", "+1e-05", "ok"]
