@@ -143,3 +143,16 @@ def test_euler_maruyama_is_its_update_written_out():
         if k < steps - 1:
             x = x + math.sqrt(2 * eps * h) * noise[k]
     torch.testing.assert_close(got, x, rtol=1e-13, atol=1e-13)
+
+
+def test_drift_and_score_are_the_heads_combined_at_the_exact_time():
+    """b = v + gamma'(t) eta and s = -eta / gamma(t), gamma = sqrt(2 t (1 - t)), gamma' = (1 - 2 t) / gamma,
+    in float64 at the time asked (a float32 t = 0.3 would be 1e-8 off)."""
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    net = lambda y, tt: torch.cat([y * tt[:, None], y.flip(1) - 1], 1)  # noqa: E731
+    for t in (0.3, 0.7):
+        b, s = METHOD.drift_and_score(net, x, t)
+        g = math.sqrt(2 * t * (1 - t))
+        v, eta = x * t, x.flip(1) - 1
+        torch.testing.assert_close(b, v + (1 - 2 * t) / g * eta, rtol=1e-14, atol=1e-14)
+        torch.testing.assert_close(s, -eta / g, rtol=1e-14, atol=1e-14)

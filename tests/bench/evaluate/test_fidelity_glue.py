@@ -186,6 +186,7 @@ class _Payload:
         ("layers", "its features have the wrong layers or lengths"),
         ("lengths", "its features have the wrong layers or lengths"),
         ("pickle", "Weights only load failed"),
+        ("images", "it was made for other images, another extractor or other layers"),
     ],
 )
 def test_each_kind_of_unusable_cache_is_named_and_recomputed(fake, tmp_path, damage, reason):
@@ -199,8 +200,10 @@ def test_each_kind_of_unusable_cache_is_named_and_recomputed(fake, tmp_path, dam
         blob = _blob(reference, {"features": good["features"]})
     elif damage == "lengths":
         blob = _blob(reference, {"features": torch.ones(7, 3), "logits": torch.zeros(7, 10)})
-    else:
+    elif damage == "pickle":
         blob = _blob(reference, good) | {"extra": _Payload()}
+    else:
+        blob = _blob(images(8, 1), good)
     torch.save(blob, tmp_path / "r.pt")
     with pytest.warns(UserWarning) as caught:
         got = reference_features(reference, SPACE, reference_name="r", cache_root=tmp_path)

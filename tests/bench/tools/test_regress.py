@@ -481,7 +481,7 @@ def test_the_summarys_notes_word_for_word(tmp_path):
     after = _cells().assign(extractor=lambda f: seeds(f, "classifier-dddd", "classifier-cccc"))
     rk45 = lambda f: f[f.solver == "ancestral"].assign(solver="rk45", steps="", tol="0.001", key=f.key + "r")  # noqa: E731
     before, after = pd.concat([before, rk45(before)]), pd.concat([after, rk45(after)])
-    for folder, cells, hashes in ((base, before, ["h2", "h1"]), (new, after, ["h3"])):
+    for folder, cells, hashes in ((base, before, ["h2", "h1"]), (new, after, ["h4", "h3"])):
         folder.mkdir()
         cells.to_csv(folder / "cells.csv", index=False)
         (folder / regress.CALIBRATION_FILE).write_text(json.dumps({"seconds": 1.0}))
@@ -496,7 +496,8 @@ def test_the_summarys_notes_word_for_word(tmp_path):
         "classifier-aaaa, classifier-bbbb), as on a CPU whose kernels sum in another order: its 2 image values "
         "are in another feature space and were not compared (its NFE was); `nox -s baseline` on this machine "
         "makes them comparable here",
-        "note: the spec differs from the baseline's (config hash h1, h2 vs h3): values may move because the recipe did",
+        "note: the spec differs from the baseline's (config hash h1, h2 vs h3, h4): values may move because the "
+        "recipe did",
         f"PASS: all {len(compared)} compared values within their band",
     ]
     (new / "provenance.jsonl").write_text(json.dumps({"config_hash": "h1"}) + "\n" + json.dumps({"config_hash": "h2"}))
@@ -593,6 +594,9 @@ def test_timings_leave_out_the_floor_and_one_sided_cpu_records():
         assert not any(r.name.startswith("sweep CPU") for r in rows)
     twice = {r.name: r for r in regress.compare_timings(cells, _cal(1.0), _cells(seconds=2.0), _cal(1.0))}
     assert (twice["train 2d (all methods)"].change, twice["train 2d (all methods)"].verdict) == ("×2.00", "ok")
+    # both sides divided by their own calibration: 18 s / 2 against 27 s / 0.5 is x6
+    slow = {r.name: r for r in regress.compare_timings(cells, _cal(2.0), _cells(seconds=1.5), _cal(0.5))}
+    assert (slow["train 2d (all methods)"].baseline, slow["train 2d (all methods)"].change) == ("9 (18 s)", "×6.00")
 
 
 def test_the_table_shows_every_text_as_written():
