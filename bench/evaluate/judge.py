@@ -95,8 +95,8 @@ def build_judge(dataset: Dataset, evaluation: EvalConfig, results_root: Path, *,
     Raises images.DataUnavailable when the dataset's files are missing, and ValueError when the
     Inception extractor is asked for without its weights file.
     """
-    if dataset.kind == "points":
-        return Judge(dataset, evaluation)
+    if dataset.kind == "points":  # a point cloud read from a file is named by its content hash
+        return Judge(dataset, evaluation, data_hash=dataset.content_hash)
     splits = images.load_splits(dataset.name)
     cache = Path(results_root) / CACHE_FOLDER
     if evaluation.extractor == "inception":

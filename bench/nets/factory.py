@@ -28,7 +28,7 @@ from typing import Any
 from torch import nn
 
 from bench.nets.mlp import MLP
-from bench.nets.unet import UNet
+from bench.nets.unet import UNet, shape_problem
 from methods.registry import Registry
 
 __all__ = ["NETS", "NetFactory", "default_net"]
@@ -51,6 +51,9 @@ def _mlp(dataset: Any, cfg: Any, seed: int, outputs: int = 1) -> nn.Module:
 
 
 def _unet(dataset: Any, cfg: Any, seed: int, outputs: int = 1) -> nn.Module:
+    problem = shape_problem(dataset.dims, cfg.patch, cfg.depth)
+    if problem:
+        raise ValueError(f"{dataset.name}: {problem}")
     return UNet(dataset.dims[0], width=cfg.width, depth=cfg.depth, time_freqs=cfg.time_freqs, patch=cfg.patch,
                 outputs=outputs)  # fmt: skip
 

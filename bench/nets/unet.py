@@ -1,8 +1,9 @@
-"""A small time-conditioned UNet for 28 x 28 images (Ronneberger et al. 2015; Ho et al. 2020, App. B).
+"""A small time-conditioned UNet for images of any size (Ronneberger et al. 2015; Ho et al. 2020, App. B).
 
 Every method trains this same network on images, so a comparison is between methods, not
 architectures. `width` is the channel count at full resolution and `depth` the number of
-resolutions (28, 14, 7, ...); channels double at each coarser level. Each level has one
+resolutions (28, 14, 7, ... for MNIST; 32, 16, 8, ... for CIFAR-10: each halves the last, rounding
+up, and the way up resizes to the skip's size); channels double at each coarser level. Each level has one
 residual block on the way down and one on the way up (with the skip connection), each block
 conditioned on t through a per-channel scale and shift of its normalised activations.
 """
@@ -37,8 +38,37 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+MIN_SIDE = 2
+"""The coarsest resolution keeps at least MIN_SIDE x MIN_SIDE pixels (patches)."""
+
+
+def level_sides(side: int, patch: int, depth: int) -> list[int]:
+    """The side of each resolution for an image side `side`: side / patch, then halved (rounding
+    up, as a stride-2 convolution with padding 1 does) depth - 1 times."""
+    sides = [side // patch]
+    for _ in range(depth - 1):
+        sides.append(-(-sides[-1] // 2))
+    return sides
+
+
+def shape_problem(dims: tuple[int, ...], patch: int, depth: int) -> str | None:
+    """Why the UNet cannot take images of shape `dims` (c, h, w) with this patch and depth, naming
+    the valid choices; None when it can."""
+    if len(dims) != 3:
+        return f"the UNet takes images (c, h, w), got a sample shape {tuple(dims)}"
+    _, h, w = dims
+    if h % patch or w % patch:
+        valid = [p for p in range(1, min(h, w) + 1) if h % p == 0 and w % p == 0]
+        return f"patch {patch} does not divide the image size {h} x {w}; valid: {', '.join(map(str, valid))}"
+    deepest = max(d for d in range(1, 64) if min(level_sides(min(h, w), patch, d)) >= MIN_SIDE or d == 1)
+    if depth > deepest:
+        return (f"depth {depth} halves {h // patch} x {w // patch} patches below {MIN_SIDE} x {MIN_SIDE}; "
+                f"valid: 1 to {deepest}")  # fmt: skip
+    return None
+
+
 class UNet(nn.Module):
-    """net(x [n, c, 28, 28], t [n]) -> [n, c * outputs, 28, 28]."""
+    """net(x [n, c, h, w], t [n]) -> [n, c * outputs, h, w], h and w divisible by `patch`."""
 
     def __init__(self, channels: int = 1, width: int = 32, depth: int = 2, time_freqs: int = 8, patch: int = 1,
                  outputs: int = 1) -> None:  # fmt: skip

@@ -41,18 +41,24 @@ def draw_source(dataset: Dataset, seed: int, n: int) -> Tensor:
 
 def draw_heldout(dataset: Dataset, seed: int, n: int) -> Tensor:
     """n target samples never used in training: the reference. 2D: from a stream of their
-    own; images: the first n of the dataset's fixed reference images (the same for every seed)."""
+    own; images and points read from a file: the first n of the dataset's fixed reference part
+    (the same for every seed)."""
     if dataset.kind == "images":
         return images.to_model(images.load_splits(dataset.name).reference[:n])
+    if dataset.fixed is not None:
+        return dataset.fixed("reference")[:n]
     return dataset.target(n, generator(seed, "heldout", dataset.name))
 
 
 def draw_floor_sample(dataset: Dataset, seed: int, n: int) -> Tensor:
     """n more target samples, independent of `draw_heldout`'s: metric(this, heldout) is the
     value a perfect sampler would score with n samples (the metric's finite-sample floor).
-    Images: the first n held-out images, which neither the models nor the classifier saw."""
+    Images: the first n held-out images, which neither the models nor the classifier saw; points
+    read from a file: the first n of its fixed held-out part."""
     if dataset.kind == "images":
         return images.to_model(images.load_splits(dataset.name).heldout[:n])
+    if dataset.fixed is not None:
+        return dataset.fixed("heldout")[:n]
     return dataset.target(n, generator(seed, "floor", dataset.name))
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import plugins
-from bench.data import DATASETS
+from bench.data import DATASETS, files
 from bench.evaluate import METRICS
 from bench.nets import NETS
+from bench.nets.unet import shape_problem
 from bench.solvers import SOLVERS
 from methods import METHODS
 from methods.registry import Registry, UnknownNameError
@@ -197,11 +198,19 @@ def parse_spec(text: str, source: str = "spec", base: Path | None = None) -> Spe
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{source}: malformed TOML: {err}") from None
-    _check_keys(raw, {"name", "tracks", "figures", "plugins"} | TRACK_KEYS, source)
+    _check_keys(raw, {"name", "tracks", "figures", "plugins", "datasets"} | TRACK_KEYS, source)
     refs = raw.get("plugins", [])
     if not isinstance(refs, list) or not all(isinstance(r, str) and r for r in refs):
         raise SpecError(f"{source}: plugins must be a list of plugin files or module names, got {refs!r}")
     plugins.load(refs, base)
+    declared = raw.get("datasets", {})
+    if not isinstance(declared, dict) or not all(isinstance(t, dict) for t in declared.values()):
+        raise SpecError(f"{source}: datasets are tables, [datasets.<name>] with a path (bench.data.files)")
+    for dataset, table in declared.items():  # data files, read (and refused) before any work
+        try:
+            files.register(dataset, table, base, f"{source} [datasets.{dataset}]")
+        except files.DataFileError as err:
+            raise SpecError(str(err)) from None
     name = raw.get("name")
     if not isinstance(name, str) or not _plain_name(name) or name.startswith("_"):
         raise SpecError(f"{source}: 'name' must be a non-empty string of letters, digits, '-' or '_', "
@@ -339,8 +348,12 @@ def _validate(spec: Track, source: str) -> None:
     for dataset in axes.datasets:
         size = DATASETS.get(dataset).reference_size
         if size is not None and spec.eval.samples > size:
-            raise SpecError(f"{source}: samples = {spec.eval.samples} is more than the {size} reference images "
-                            f"of {dataset}; valid: 1 to {size}")  # fmt: skip
+            what = "images" if spec.kind == "images" else "points"
+            origin = DATASETS.origin(dataset)
+            there = f" (read from {origin.removeprefix('file ')})" if origin.startswith("file ") else ""
+            raise SpecError(f"{source}: samples = {spec.eval.samples} is more than the {size} reference {what} "
+                            f"of {dataset}{there}; valid: 1 to {size}"
+                            + (f", or a larger reference = N in [datasets.{dataset}]" if there else ""))  # fmt: skip
     for key in ("methods", "datasets", "solvers"):
         if not getattr(axes, key):
             raise SpecError(f"{source}: [axes] {key} is empty")
@@ -377,8 +390,16 @@ def _validate(spec: Track, source: str) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise SpecError(f"{source}: {key} must be positive, got {value}")
-    if spec.kind == "images" and 28 % spec.train.patch:
-        raise SpecError(f"{source}: patch must divide the image size 28; valid: 1, 2, 4, 7, 14, 28")
+    if spec.kind == "images" and spec.train.net in ("", "unet"):
+        for dataset in axes.datasets:
+            problem = shape_problem(DATASETS.get(dataset).dims, spec.train.patch, spec.train.depth)
+            if problem:
+                raise SpecError(f"{source}: [train] {problem} ({dataset})")
+    if spec.kind == "images" and spec.eval.extractor == "classifier":
+        unlabelled = [d for d in axes.datasets if not DATASETS.get(d).labelled]
+        if unlabelled:
+            raise SpecError(f"{source}: {unlabelled[0]} has no labels, and the classifier extractor trains on "
+                            'them; use extractor = "inception" with --inception-weights PATH, or give the set labels')  # fmt: skip
     if not 0 <= spec.train.ema < 1:
         raise SpecError(f"{source}: ema must be in [0, 1), got {spec.train.ema}")
     if not spec.train.lr > 0:

@@ -165,7 +165,7 @@ def _jobs(spec: Spec, store: ResultStore, groups: list) -> Iterator[Job]:
             for seed in track.axes.seeds:
                 group_of = {m: by[track.name, m, dataset_name, seed] for m in track.axes.methods}
                 yield from _objective_jobs(track, dataset, seed, group_of, store)
-                if dataset.kind != "points":
+                if dataset.kind != "points" or dataset.dims != (2,):  # the pictures below are of the plane
                     continue
                 yield _density_job(dataset, seed)
                 for method in track.axes.methods:

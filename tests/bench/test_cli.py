@@ -62,7 +62,7 @@ BAD_TOML = {
     "too-many-samples": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n"
                          "[tracks.m.eval]\nsamples=501\n", "more than the 500 reference images of mnist5k"),
     "bad-patch": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n[tracks.m.train]\npatch=3\n",
-                  "patch must divide the image size 28"),
+                  "patch 3 does not divide the image size 28 x 28; valid: 1, 2, 4, 7, 14, 28 (mnist5k)"),
     "unknown-extractor": ("name = 'x'\n[tracks.m.axes]\nmethods=['iadb']\ndatasets=['mnist5k']\n"
                           "[tracks.m.eval]\nextractor='clip'\n",
                           "unknown extractor 'clip'; valid: classifier, inception"),

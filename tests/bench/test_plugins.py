@@ -82,7 +82,7 @@ def test_a_plugin_file_registers_its_names_with_its_origin(tmp_path):
     assert added == [("method", "doubled", f"file {path}"), ("solver", "euler-again", f"file {path}")]
     assert METHODS.origin("doubled") == f"file {path}" and SOLVERS.get("euler-again").order == 1
     assert plugins.load([str(path)]) == []  # loaded once per process
-    assert plugins.state() == (False, (str(path),))
+    assert plugins.state() == (False, (str(path),), ())
 
 
 def test_a_module_plugin_and_the_listing_show_their_origins(tmp_path, capsys):
@@ -251,7 +251,7 @@ def test_loading_is_all_or_nothing(tmp_path):
     path = write(tmp_path, "half.py", GOOD.format(name="doubled") + "NETS = {'n': 1}\n")
     with pytest.raises(plugins.PluginError, match="a network factory is a bench.nets.NetFactory, got int"):
         plugins.load([str(path)])
-    assert "doubled" not in METHODS and "euler-again" not in SOLVERS and plugins.state() == (False, ())
+    assert "doubled" not in METHODS and "euler-again" not in SOLVERS and plugins.state() == (False, (), ())
 
 
 def test_two_plugins_with_one_name_name_the_first(tmp_path):
