@@ -398,8 +398,10 @@ def _validate(spec: Track, source: str) -> None:
     if spec.kind == "images" and spec.eval.extractor == "classifier":
         unlabelled = [d for d in axes.datasets if not DATASETS.get(d).labelled]
         if unlabelled:
-            raise SpecError(f"{source}: {unlabelled[0]} has no labels, and the classifier extractor trains on "
-                            'them; use extractor = "inception" with --inception-weights PATH, or give the set labels')  # fmt: skip
+            raise SpecError(
+                f"{source}: {unlabelled[0]} has no labels, and the classifier extractor trains on them; "
+                'use extractor = "inception" with --inception-weights PATH, or give the set labels'
+            )
     if not 0 <= spec.train.ema < 1:
         raise SpecError(f"{source}: ema must be in [0, 1), got {spec.train.ema}")
     if not spec.train.lr > 0:
