@@ -284,7 +284,7 @@ def _kind(path: Path, table: dict) -> str:
         return "images"
     if path.suffix.lower() in (".npy", ".npz") and path.is_file():
         array, _ = _load_array(path, ("images", "x", "points"))
-        return "images" if array.ndim in (3, 4) else "points"
+        return "images" if array.ndim >= 3 else "points"
     return "points"
 
 
@@ -300,7 +300,7 @@ def register(name: str, table: dict, base: Path | None = None, where: str | None
             return DATASETS.get(name)
         raise DataFileError(f"{where}: dataset {name!r} already exists ({DATASETS.origin(name)}); choose another name")
     path = Path(table["path"])
-    _missing(path, "data", POINT_SUFFIXES)
+    _missing(path, "data files (an image set may also be a folder)", POINT_SUFFIXES)
     kind = _kind(path, table)
     if kind == "images":
         dataset = _image_dataset(name, path, table, where)

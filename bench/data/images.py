@@ -236,6 +236,8 @@ def _mnist() -> ImageSplits:
 
 
 CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+CIFAR_BATCH = 10_000
+"""Images per CIFAR-10 python batch file."""
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -244,7 +246,8 @@ class _ArraysOnly(pickle.Unpickler):
 
     ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
-               ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}  # fmt: skip
+               ("numpy._core.numeric", "_frombuffer"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}  # fmt: skip
 
     def find_class(self, module: str, name: str) -> object:
         if (module, name) not in self.ALLOWED:
@@ -284,9 +287,8 @@ def _cifar10() -> ImageSplits:
         )
     batches = [read_cifar_batch(folder / f) for f in CIFAR_FILES]
     train = [np.concatenate([b[k] for b in batches[:4]]) for k in (0, 1)]
-    if len(train[0]) != 40_000 or len(batches[4][0]) != 10_000 or len(batches[5][0]) != 10_000:
-        found = f"{len(train[0])}, {len(batches[4][0])} and {len(batches[5][0])}"
-        raise DataUnavailable(
-            f"cifar10: expected 4 x 10,000 training, 10,000 held-out and 10,000 test images in {folder}, found {found}"
-        )
+    sizes = [len(b[0]) for b in batches]
+    if sizes != [CIFAR_BATCH] * len(CIFAR_FILES):
+        raise DataUnavailable(f"cifar10: expected {CIFAR_BATCH:,} images in each of {', '.join(CIFAR_FILES)} in "
+                              f"{folder}, found {', '.join(map(str, sizes))}")  # fmt: skip
     return _splits("cifar10", [tuple(train), batches[5], batches[4]], CIFAR_SHAPE)

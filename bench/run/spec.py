@@ -206,6 +206,18 @@ def parse_spec(text: str, source: str = "spec", base: Path | None = None) -> Spe
     declared = raw.get("datasets", {})
     if not isinstance(declared, dict) or not all(isinstance(t, dict) for t in declared.values()):
         raise SpecError(f"{source}: datasets are tables, [datasets.<name>] with a path (bench.data.files)")
+    registered = DATASETS.snapshot()
+    try:
+        spec = _parse_tracks(raw, declared, source, base)
+    except Exception:  # a spec that is refused registers nothing
+        new = set(DATASETS.names()) - set(registered[0])
+        DATASETS.restore(registered)
+        files.forget(new)
+        raise
+    return spec
+
+
+def _parse_tracks(raw: dict, declared: dict, source: str, base: Path | None) -> Spec:
     for dataset, table in declared.items():  # data files, read (and refused) before any work
         try:
             files.register(dataset, table, base, f"{source} [datasets.{dataset}]")
