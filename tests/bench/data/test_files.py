@@ -312,8 +312,10 @@ def test_the_datasets_of_a_process_are_registered_again_in_a_worker(tmp_path):
     np.save(tmp_path / "w.npy", cloud(40, 4))
     dataset = files.register("w", {"path": str(tmp_path / "w.npy")})
     state = plugins.state()
-    code = ("import sys, pickle; from bench import plugins; from bench.data import DATASETS; "
-            "plugins.restore_state(pickle.loads(sys.stdin.buffer.read())); print(DATASETS.get('w').content_hash)")  # fmt: skip
+    code = (
+        "import sys, pickle; from bench import plugins; from bench.data import DATASETS; "
+        "plugins.restore_state(pickle.loads(sys.stdin.buffer.read())); print(DATASETS.get('w').content_hash)"
+    )
     run = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(state), capture_output=True, check=True)
     assert run.stdout.decode().strip() == dataset.content_hash
 
