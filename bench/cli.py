@@ -191,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classifier", help="train (once) or load an image dataset's feature-extractor classifier")
     p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--spec", type=Path, help="a sweep file whose [datasets.<name>] tables name the dataset")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
 
     p = sub.add_parser("report", help="build reports/<sweep>/index.html and report.md from a sweep's results")
@@ -320,6 +321,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _report(args.results / args.profile, args.reports)
     if args.command == "classifier":
+        if args.spec:  # registers the sweep file's datasets read from files
+            load_spec(args.spec)
         return _classifier(args.dataset, args.results)
     if args.command == "groundtruth":
         return _groundtruth(args)
@@ -423,6 +426,8 @@ def _classifier(dataset: str, results_root: Path) -> int:
     if DATASETS.get(dataset).kind != "images":
         images_ = ", ".join(n for n, d in DATASETS.items() if d.kind == "images")
         raise SpecError(f"{dataset} is a 2D dataset; the classifier is for image datasets: {images_}")
+    if not DATASETS.get(dataset).labelled:
+        raise SpecError(f"{dataset} has no labels, and the classifier trains on them")
     extractor = obtain_classifier(images.load_splits(dataset), results_root / EXTRACTORS_FOLDER)
     print(f"{dataset} classifier: held-out accuracy {extractor.accuracy:.4f}, weights sha256 {extractor.weights_hash}")
     print(f"file: {extractor.path}")

@@ -82,7 +82,9 @@ def image_summary(cells: pd.DataFrame) -> str:
     floors = cells[(cells.method == FLOOR_METHOD) & cells.metric.isin(IMAGE_METRICS)]
     for dataset, frame in fd.groupby("dataset", sort=True):
         floor = floors[floors.dataset == dataset].groupby("metric").value.mean()
-        head = (f"## {dataset}: FD\n\nfloor (held-out real images vs the reference, {int(frame.n_samples.iloc[0])} "
+        reasons = floors[floors.dataset == dataset].reason.dropna()
+        what = reasons.iloc[0] if len(reasons) else "held-out real images vs the reference"
+        head = (f"## {dataset}: FD\n\nfloor ({what}, {int(frame.n_samples.iloc[0])} "
                 f"each, extractor {frame.extractor.iloc[0]}): FD {floor.get('fd', float('nan')):.3f}\n\n")  # fmt: skip
         fixed = frame.dropna(subset=["steps"])
         table = fixed.pivot_table(index=["method", "solver"], columns="steps", values="value", aggfunc="mean")

@@ -154,6 +154,9 @@ def _datasets(doc: Document, cells: pd.DataFrame, training: pd.DataFrame, figs: 
         seeds = int(stats.seeds.max())
         spread = "mean ± sd over seeds" if seeds > 1 else "one seed per cell, so no sd (shown as –)"
         floor_text = f" Floor: {floor:.3f}." if floor is not None else ""
+        why = cells[(cells.method == tables.FLOOR_METHOD) & (cells.dataset == dataset)].reason.dropna().unique()
+        if floor is not None and len(why) == 1 and "accuracy" in str(why[0]):  # images: the extractor's accuracy
+            floor_text = f" Floor: {floor:.3f} ({why[0]})."
         doc.p(f"{metric} by method × solver × setting ({spread}).{floor_text}")
         doc.table(tables.method_solver_table(stats), index=True)
         doc.h(3, "Best cell within each NFE budget")

@@ -233,3 +233,22 @@ def test_the_example_builds_as_a_wheel_whose_entry_points_are_found(tmp_path):
         ["dataset", "gauss-spiral", "blendbench-example"], ["net", "resmlp", "blendbench-example"]]  # fmt: skip
     checked = bench("check", "gauss-spiral", site=site)
     assert checked.returncode == 0 and checked.stdout.splitlines()[-1] == "check: 6 passed, 0 failed, 0 skipped"
+
+
+def test_the_own_data_example_writes_its_files_and_its_sweep_file_is_valid(tmp_path):
+    """examples/own_data: make_data.py writes the two files its sweep.toml names, split as its comments say."""
+    from bench import plugins
+    from bench.data import DATASETS, load_splits
+    from bench.run import load_spec
+
+    shutil.copy(ROOT / "examples" / "own_data" / "sweep.toml", tmp_path / "sweep.toml")
+    subprocess.run([sys.executable, str(ROOT / "examples" / "own_data" / "make_data.py"), str(tmp_path / "data")],
+                   check=True)  # fmt: skip
+    with plugins.isolated():
+        spec = load_spec(tmp_path / "sweep.toml")
+        assert [t.axes.datasets for t in spec.tracks] == [("cloud5",), ("shapes",)]
+        cloud5 = DATASETS.get("cloud5")
+        assert cloud5.dims == (5,) and cloud5.reference_size == 600 and len(cloud5.fixed("heldout")) == 600
+        shapes = load_splits("shapes")
+        assert (len(shapes.train), len(shapes.reference), len(shapes.heldout)) == (1200, 400, 400)
+        assert shapes.shape == (3, 32, 32) and shapes.classes == 4

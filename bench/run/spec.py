@@ -23,8 +23,7 @@ from typing import Any
 from bench import plugins
 from bench.data import DATASETS, files
 from bench.evaluate import METRICS
-from bench.nets import NETS
-from bench.nets.unet import shape_problem
+from bench.nets import NETS, shape_problem
 from bench.solvers import SOLVERS
 from methods import METHODS
 from methods.registry import Registry, UnknownNameError

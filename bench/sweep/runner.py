@@ -320,6 +320,8 @@ def _run_floor(track: Track, cell: Cell, judge: Judge, store: ResultStore, prov:
     other = draw_floor_sample(dataset, cell.seed, n)
     group = Group(FLOOR_METHOD, cell.dataset, cell.seed, "", track)
     reason = "held-out real images vs the reference" if dataset.kind == "images" else "two independent target draws"
+    if judge.extractor is not None:  # the feature space's own quality, beside the floor it gives
+        reason += f"; the classifier's accuracy on them: {judge.extractor.accuracy:.4f}"
     store.add_cell(
         [_row(cell, group, prov, **measured, status="ok", reason=reason, nfe=0, n_samples=n,
               extractor=judge.extractor_id, data_hash=judge.data_hash)

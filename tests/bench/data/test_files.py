@@ -1,11 +1,13 @@
 """docs/data.md: datasets read from your own files (`[datasets.<name>]` in a sweep file) and cifar10.
 
-Every test makes its own data: a labelled RGB set of coloured discs and squares (`shapes`), written
-to each supported format, and point clouds written to .csv, .npy, .npz and .parquet.
+Every test makes its own data: a labelled RGB set of coloured discs and squares (`shapes`, from
+examples/own_data/make_data.py), written to each supported format, and point clouds written to
+.csv, .npy, .npz and .parquet.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 from pathlib import Path
 
@@ -20,35 +22,17 @@ from bench.cli import main
 from bench.data import DATASETS, files, images
 from bench.data.files import DataFileError, read_images, read_points
 from bench.evaluate.classifier import RECIPE, Classifier, build_classifier, shift_images
-from bench.nets.unet import UNet, level_sides, shape_problem
+from bench.nets import UNet, shape_problem
+from bench.nets.unet import level_sides
 from bench.run import draw_floor_sample, draw_heldout
 
-COLOURS = np.array([[230, 40, 40], [40, 80, 230], [40, 200, 60], [230, 210, 40]], dtype=np.uint8)
-"""Classes 0-3: a red disc, a blue disc, a green square, a yellow square."""
-
-
-def shapes(n: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 [n, size, size, 3] and labels [n]: one coloured disc or square per image, at a random
-    place and size, on a dark background; the classes cycle 0, 1, 2, 3."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    out = np.full((n, size, size, 3), 20, dtype=np.uint8)
-    labels = np.arange(n) % 4
-    for i, k in enumerate(labels):
-        r = rng.uniform(size / 6, size / 3.5)
-        cy, cx = rng.uniform(r, size - r, 2)
-        if k < 2:
-            mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-        else:
-            mask = (abs(yy - cy) <= 0.85 * r) & (abs(xx - cx) <= 0.85 * r)
-        out[i][mask] = COLOURS[k]
-    return out, labels
-
-
-def cloud(n: int = 1500, d: int = 5, seed: int = 1) -> np.ndarray:
-    """A Gaussian point cloud in d dimensions with unequal scales and an offset."""
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((n, d)) * np.linspace(0.3, 2.0, d) + np.arange(d)).astype(np.float32)
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "own_data" / "make_data.py"
+_spec = importlib.util.spec_from_file_location("own_data_make", EXAMPLE)
+make_data = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_data)
+shapes, cloud = make_data.shapes, make_data.cloud
+"""The example's generators: `shapes(n, size)`, coloured discs and squares in 4 classes, and
+`cloud(n, d)`, a Gaussian cloud with unequal scales."""
 
 
 @pytest.fixture(autouse=True)
@@ -283,6 +267,11 @@ def test_a_sweep_of_own_files_trains_samples_measures_and_draws_rgb_grids(tmp_pa
     (checkpoint,) = Path("results/_extractors").glob("shapes-classifier-*.pt")
     meta = torch.load(checkpoint, weights_only=True)["meta"]
     assert meta["shape"] == [3, 16, 16] and meta["classes"] == 4 and meta["accuracy"] >= 0.95
+    stated = f"the classifier's accuracy on them: {meta['accuracy']:.4f}"  # in the floor's rows and the report
+    assert set(cells[(cells.dataset == "shapes") & (cells.method == "floor")].reason) == {
+        f"held-out real images vs the reference; {stated}"
+    }
+    assert stated in Path("reports/own/report.md").read_text()
     grid = Image.open(next(Path("reports/own/grids/shapes").glob("iadb_euler_K4_seed0.png")))
     assert grid.mode == "RGB" and grid.size == (4 * 16 * 2, 4 * 16 * 2)  # 16 samples, 4 x 4 tiles at scale 2
     tiles = np.load(next(Path("results/own/grids").glob("*.npy")))
