@@ -285,7 +285,7 @@ def image_metrics(
         kid_seed=kid_seed,
     )
     probs = feats["logits"].double().softmax(1)
-    counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1]).double()
+    counts = torch.bincount(probs.argmax(1)).double()  # classes never predicted are dropped below
     freq = counts[counts > 0] / counts.sum()
     metrics["confidence"] = (float(probs.max(1).values.mean()), None)
     metrics["class_entropy"] = (max(0.0, float(-(freq * freq.log()).sum())), None)
