@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=(),
         help="benchmark names to run, `throughput` for the FLOP/s of "
-        "a training step against the machine's peak (default: all)",
+        "a training step against the machine's peak, `speedups` for faster training steps against the eager one "
+        "(default: all)",
     )
     p.add_argument(
         "--quality",
@@ -466,10 +467,11 @@ def _perf(args: argparse.Namespace) -> int:
         print(f"results: {args.results / 'perf' / 'quality.csv'}")
         return 0
     names = [b.name for b in perf.benchmarks(load_profile("quick"), samples=1, sample_steps=1, train_steps=10)]
-    unknown = [name for name in args.only if name not in [*names, "throughput"]]
+    extra = ["throughput", "speedups"]
+    unknown = [name for name in args.only if name not in [*names, *extra]]
     if unknown:
-        raise SpecError(f"unknown benchmark {', '.join(unknown)}; valid: {', '.join([*names, 'throughput'])}")
-    ratios = [name for name in args.only if name != "throughput"]
+        raise SpecError(f"unknown benchmark {', '.join(unknown)}; valid: {', '.join([*names, *extra])}")
+    ratios = [name for name in args.only if name not in extra]
     if ratios or not args.only:
         rows = perf.run(args.results, repeats=args.repeats, only=tuple(ratios))
         print(perf.table(rows, ["benchmark", "harness_s", "reference_s", "ratio", "ratio_ci95", "target", "verdict",
@@ -483,6 +485,14 @@ def _perf(args: argparse.Namespace) -> int:
                                 "threads"]))  # fmt: skip
         print(f"results: {args.results / 'perf' / 'throughput.csv'} (achieved FLOP/s of a training step over the "
               "float32 matrix-product peak)")  # fmt: skip
+    if "speedups" in args.only or not args.only:
+        from bench.tools import speedups
+
+        rows = speedups.run(args.results, repeats=args.repeats)
+        print(perf.table(rows, ["candidate", "eager_s", "candidate_s", "per", "speedup", "speedup_ci95",
+                                "first_call_s", "repeats"]))  # fmt: skip
+        print(f"results: {args.results / 'perf' / 'speedups.csv'} (speedup: the eager step's time per training "
+              "sample over the candidate's)")  # fmt: skip
     return 0
 
 

@@ -108,6 +108,17 @@ def _perf_section(perf_dir: Path) -> list[str]:
                   "(torch.utils.flop_counter: matrix products and convolutions) over its seconds, against a "
                   "float32 matrix product of the same run (see [performance](performance.md)).",
                   rows[[c for c in keep if c in rows]].to_markdown(index=False)]  # fmt: skip
+    speedups_csv = perf_dir / "speedups.csv"
+    if speedups_csv.exists():
+        rows = pd.read_csv(speedups_csv).groupby("candidate", sort=False).tail(1)
+        keep = ["candidate", "per", "eager_s", "candidate_s", "speedup", "speedup_ci95", "first_call_s", "threads",
+                "load_average", "git_rev"]  # fmt: skip
+        parts += ["## Faster training steps (`python -m bench perf --only speedups`)",
+                  f"The last row per candidate in `{speedups_csv.as_posix()}`: the eager training step's time per "
+                  "training sample over the candidate's, interleaved in one run (the interval is a distribution-free "
+                  "95 % interval of the median round; `first_call_s` is the candidate's first call, its compilation "
+                  "included; see [performance](performance.md)).",
+                  rows[[c for c in keep if c in rows]].to_markdown(index=False)]  # fmt: skip
     return parts
 
 

@@ -106,7 +106,7 @@ class Timing:
 
 
 def interleaved(harness: Callable[[], object], reference: Callable[[], object], repeats: int | None = None,
-                seconds: float = SECONDS_PER_BENCHMARK) -> Timing:  # fmt: skip
+                seconds: float = SECONDS_PER_BENCHMARK, same_settings: bool = False) -> Timing:  # fmt: skip
     """Time `harness` against `reference` in alternating rounds, after one warm-up of each.
 
     Each side of a round calls its function as many times as fill MIN_BLOCK_SECONDS (the same
@@ -115,7 +115,8 @@ def interleaved(harness: Callable[[], object], reference: Callable[[], object], 
     taken before the median, so a slow round (another process woke up) moves both of its sides.
     repeats: the number of rounds; None: as many as fit in `seconds`, within MIN_ROUNDS..MAX_ROUNDS.
     The harness side runs with deterministic algorithms on, configured as a sweep configures them
-    (`bench.rng.deterministic_algorithms`), the reference with them off."""
+    (`bench.rng.deterministic_algorithms`), the reference with them off; with `same_settings` both
+    sides run with them on (two ways of doing the harness's own work)."""
     import torch.utils.deterministic as settings
 
     deterministic, fill = torch.are_deterministic_algorithms_enabled(), settings.fill_uninitialized_memory
@@ -129,7 +130,7 @@ def interleaved(harness: Callable[[], object], reference: Callable[[], object], 
         return (time.perf_counter() - start) / number
 
     try:
-        warm = min(timed(harness, True, 1), timed(reference, False, 1))
+        warm = min(timed(harness, True, 1), timed(reference, same_settings, 1))
         number = max(1, math.ceil(MIN_BLOCK_SECONDS / max(warm, 1e-9)))  # calls per timed block, the same for both
         if repeats is None:
             repeats = min(MAX_ROUNDS, max(MIN_ROUNDS, int(seconds / (2 * number * warm))))
@@ -137,9 +138,9 @@ def interleaved(harness: Callable[[], object], reference: Callable[[], object], 
         for i in range(repeats):
             if i % 2 == 0:
                 a.append(timed(harness, True, number))
-                b.append(timed(reference, False, number))
+                b.append(timed(reference, same_settings, number))
             else:
-                b.append(timed(reference, False, number))
+                b.append(timed(reference, same_settings, number))
                 a.append(timed(harness, True, number))
     finally:
         torch.use_deterministic_algorithms(deterministic)

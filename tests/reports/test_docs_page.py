@@ -31,6 +31,12 @@ def page_2d(sweep_2d, tmp_path_factory):
         {"network": "mlp", "what": "new", "flops_per_step": 2, "step_seconds": 1.0, "achieved_gflops": 2.0,
          "peak_gflops": 100.0, "ratio": 0.0222, "threads": 2, "git_rev": "new"},
     ]).to_csv(perf / "throughput.csv", index=False)  # fmt: skip
+    pd.DataFrame([
+        {"candidate": "unet-compile", "per": "32 vs 32 samples", "eager_s": 1.0, "candidate_s": 1.0, "speedup": 0.777,
+         "speedup_ci95": "0.7-0.8", "first_call_s": 40.0, "threads": 2, "git_rev": "old"},
+        {"candidate": "unet-compile", "per": "32 vs 32 samples", "eager_s": 1.0, "candidate_s": 1.0, "speedup": 1.234,
+         "speedup_ci95": "1.2-1.3", "first_call_s": 40.0, "threads": 2, "git_rev": "new"},
+    ]).to_csv(perf / "speedups.csv", index=False)  # fmt: skip
     target = tmp_path_factory.mktemp("docs")
     written = docs.write(root / spec.name, out, target, perf)
     return target, written, root / spec.name, out
@@ -73,6 +79,8 @@ def test_results_page_keeps_the_last_perf_row_of_each_benchmark(page_2d):
     assert len(rows) == 1 and "1.011" in rows[0] and "1.5 " not in rows[0] and "FAIL" not in costs
     section = text.split("## A training step against the machine's peak")[1].split("\n## ")[0]
     assert "0.0222" in section and "0.0111" not in section
+    section = text.split("## Faster training steps")[1].split("\n## ")[0]
+    assert "1.234" in section and "0.777" not in section
 
 
 def test_pictures_are_the_reports_own_with_a_label_strip_under_them(page_2d):
