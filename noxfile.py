@@ -43,9 +43,12 @@ def shared_python(session: nox.Session) -> str:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the quick profile (or `-- --profile NAME`): results/<profile>/, then the report in
-    reports/<profile>/index.html (the sweep ends by building it)."""
+    reports/<profile>/index.html (the sweep ends by building it). With more than one core the
+    quick profile runs on a pool of local processes, one per core and one torch thread each: the
+    results of a serial run with one thread, sooner (docs/devices.md)."""
     python = shared_python(session)
-    args = session.posargs or ["--profile", "quick"]
+    pool = ["--executor", "pool"] if (os.cpu_count() or 1) > 1 else []
+    args = session.posargs or ["--profile", "quick", *pool]
     session.run(python, "-m", "bench", "sweep", *args, external=True)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from reports import plots, tables
+from reports import grids, plots, tables
 from reports.stamp import records as provenance_records
 from reports.stamp import working_runs
 
@@ -156,6 +156,9 @@ def write(results: Path, reports_dir: Path, docs: Path, perf_dir: Path | None = 
             f"Lower is better; {spread}{floor_text}.",
             tables.best_per_budget(stats).to_markdown(index=False),
         ]
+    best_images = grids.image_summary(cells, best_only=True).strip()
+    if best_images:  # the image metrics of each method's best cell (the lowest FD), as the report shows them
+        parts.append(best_images.replace("### ", "## "))
     for dataset, name in PICTURES:
         source = reports_dir / name.format(dataset=dataset)
         if not source.exists():

@@ -74,9 +74,9 @@ def draw_grids(cells: pd.DataFrame, grid_folder: Path, out_dir: Path) -> list[Pa
     return written
 
 
-def image_summary(cells: pd.DataFrame) -> str:
-    """Markdown: per image dataset, FD (and FD / floor) by method x solver x steps, and each
-    method's best cell with every image metric."""
+def image_summary(cells: pd.DataFrame, best_only: bool = False) -> str:
+    """Markdown: per image dataset, FD (and FD / floor) by method x solver x steps (unless
+    `best_only`), and each method's best cell with every image metric."""
     parts = []
     fd = _fd_cells(cells)
     floors = cells[(cells.method == FLOOR_METHOD) & cells.metric.isin(IMAGE_METRICS)]
@@ -91,7 +91,8 @@ def image_summary(cells: pd.DataFrame) -> str:
         ratio = fixed.pivot_table(index=["method", "solver"], columns="steps", values="vs_floor", aggfunc="mean")
         shown = table.map(lambda v: f"{v:.2f}") + ratio.map(lambda v: f" ({v:.1f}x)" if pd.notna(v) else "")
         shown.columns = [f"K={int(k)}" for k in shown.columns]
-        parts.append(head + "FD (FD / floor), mean over seeds:\n\n" + shown.to_markdown() + "\n")
+        if not best_only:
+            parts.append(head + "FD (FD / floor), mean over seeds:\n\n" + shown.to_markdown() + "\n")
         best = frame.loc[frame.groupby("method").value.idxmin()]
         metrics = cells[cells.key.isin(best.key)].pivot_table(index="key", columns="metric", values="value")
         kid_sd = cells[cells.key.isin(best.key) & (cells.metric == "kid")].set_index("key").value_sd

@@ -145,7 +145,7 @@ def test_the_profiles_run_what_the_docs_say():
     mnist = next(t for t in quick.values() if kind_of(t) == "images")
     assert mnist.axes.datasets == ("mnist5k",)
     assert mnist.axes.methods == ("iadb", "si-trig-simple", "si-trig-complex", "ddpm")
-    assert set(mnist.axes.solvers) == {"euler", "heun", "ancestral", "ddim"} and mnist.axes.steps == (8, 16)
+    assert set(mnist.axes.solvers) == {"euler", "heun", "ancestral", "ddim"} and mnist.axes.steps == (8, 16, 32)
     assert mnist.eval.samples == 500
 
     (full,) = load_profile("full").tracks

@@ -102,3 +102,26 @@ def test_the_command_refuses_a_sweep_that_has_not_run(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: no results in") and "python -m bench sweep --profile nosuch" in done.stderr
     assert not (tmp_path / "docs").exists()
+
+
+def test_results_page_shows_each_image_methods_best_cell_with_its_metrics_from_cells_csv(sweep_images, tmp_path):
+    """The image track's table: per method the lowest FD over its cells, and that cell's confidence
+    and class entropy / log 10, read back from the page against cells.csv directly."""
+    root, spec = sweep_images
+    out = tmp_path / "reports"
+    build(root / spec.name, out)
+    docs.write(root / spec.name, out, tmp_path / "docs")
+    text = (tmp_path / "docs" / "results.md").read_text()
+    section = text.split("## mnist5k: each method's best cell")[1].split("\n## ")[0]
+    header, _, *rows = [[c.strip() for c in line.split("|")[1:-1]] for line in section.splitlines() if line[:1] == "|"]
+    cells = pd.read_csv(root / spec.name / "cells.csv")
+    fd = cells[(cells.metric == "fd") & (cells.method != "floor") & (cells.status == "ok")]
+    assert sorted(r[header.index("method")] for r in rows) == sorted(set(fd.method))
+    for row in rows:
+        mine = fd[fd.method == row[header.index("method")]]
+        best = mine.loc[mine.value.idxmin()]
+        assert float(row[header.index("FD")]) == pytest.approx(best.value, abs=0.005)
+        of_best = cells[cells.key == best.key].set_index("metric").value
+        assert float(row[header.index("confidence")]) == pytest.approx(of_best["confidence"], abs=5e-4)
+        entropy = float(row[header.index("class entropy / log 10")])
+        assert entropy == pytest.approx(of_best["class_entropy"] / np.log(10), abs=5e-4)
