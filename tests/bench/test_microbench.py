@@ -29,7 +29,7 @@ N_POINTS = 1024
 N_IMAGES = 500
 RECIPES = {  # the quick profile's networks and batch sizes
     "gauss-moons": TrainConfig(batch_size=512, width=128, depth=3),
-    "mnist5k": TrainConfig(batch_size=32, width=16, depth=3, patch=2),
+    "mnist5k": TrainConfig(batch_size=64, width=16, depth=3, patch=2),
 }
 TRAINABLE = [name for name, method in METHODS.items() if not hasattr(method, "network")]
 
