@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="quick", help=f"the sweep's name, e.g. {', '.join(PROFILES)}")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root folder")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="reports root folder")
+    p.add_argument("--against", type=Path, default=None, metavar="FOLDER",
+                   help="compare the sweep with this run folder in the report (default: <results>/baseline "
+                   "when it is a run of the same spec)")  # fmt: skip
 
     p = sub.add_parser("docs", help="write docs/results.md and the README's pictures from a sweep's results and report")
     p.add_argument("--profile", default="quick", help=f"the sweep's name, e.g. {', '.join(PROFILES)}")
@@ -320,7 +323,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "docs":
         return _docs(args)
     if args.command == "report":
-        return _report(args.results / args.profile, args.reports)
+        return _report(args.results / args.profile, args.reports, args.against)
     if args.command == "classifier":
         if args.spec:  # registers the sweep file's datasets read from files
             load_spec(args.spec)
@@ -343,10 +346,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"results: {args.results / spec.name / 'cells.csv'}")
         swept = time.perf_counter() - start
         folder = args.results / spec.name
-        rebuilt = not args.no_plots and not _report_is_current(folder, args.reports / spec.name)
-        code = 0 if args.no_plots else _report(folder, args.reports)
+        rebuilt = not args.no_plots and _build_report(folder, args.reports)
         _record_command(folder, spec.config_hash(), summary, swept, time.perf_counter() - start, rebuilt)
-        return code
+        return 0
     spec = _single_cell_spec(args, getattr(args, "solver", None))
     folder = args.results / spec.name
     if args.command == "sample":
@@ -525,6 +527,9 @@ def _regress(args: argparse.Namespace) -> int:
         rows = regress.compare_runs(args.baseline, run)
         print(regress.format_table(rows))
         print(regress.summary_line(rows, args.baseline, run))
+        if args.command == "regress":  # for the run's report (reports/regression.py)
+            notes = [line.removeprefix("note: ") for line in regress.summary_notes(rows, args.baseline, run)]
+            regress.write_status(run, args.baseline, rows, notes)
     if args.command == "baseline":
         regress.write_baseline(run, args.baseline)
         print(f"baseline: {args.baseline} rewritten from {run}; commit it")
@@ -577,15 +582,36 @@ def _record_command(
     )  # fmt: skip
 
 
-def _report(folder: Path, reports_root: Path) -> int:
+def _regression_status(folder: Path, against: Path | None = None) -> None:
+    """Write, keep or remove the sweep folder's regression.json, the report's "Regression status" block:
+    a comparison with `against`, or with <results>/baseline when it is a run of the same spec."""
+    from bench.tools import regress
+
+    if against is not None and not (against / "cells.csv").exists():
+        raise SpecError(f"--against {against}: no cells.csv there; name a results folder such as results/baseline")
+    status = regress.refresh_status(folder, regress.report_baseline(folder, against))
+    if status is not None:
+        print(f"regression: against {status['baseline']}, {status['compared']} compared values, "
+              f"{len(status['outside'])} outside their band ({folder / regress.STATUS_FILE})")  # fmt: skip
+
+
+def _report(folder: Path, reports_root: Path, against: Path | None = None) -> int:
+    _build_report(folder, reports_root, against)
+    return 0
+
+
+def _build_report(folder: Path, reports_root: Path, against: Path | None = None) -> bool:
+    """Build reports_root/<sweep>/ from the sweep folder, its regression status first (a changed
+    verdict makes the report stale); False when the report was current and left as it was."""
     if not (folder / "cells.csv").exists():
         raise SpecError(f"no results in {folder} (cells.csv is missing); run `python -m bench sweep` first")
     start = time.perf_counter()
+    _regression_status(folder, against)
     if _report_is_current(folder, reports_root / folder.name):
         print(f"report: {reports_root / folder.name / 'index.html'} (unchanged: its inputs are as they were)")
-        return 0
+        return False
     from reports.report import build
 
     index = build(folder, reports_root / folder.name)
     print(f"report: {index} ({time.perf_counter() - start:.1f} s)")
-    return 0
+    return True

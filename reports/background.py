@@ -5,6 +5,10 @@ harness wrote under results/<sweep>/figures/ (JSON + npz) and grids/ (npy): neve
 D(x_{1/2}, 1/2) beside the trained fields; (c) the simple vs complex objective comparison;
 2D samples over the target density and trajectories from noise to data; MNIST grids at a
 few NFE budgets.
+
+The figures use constrained layout, so no title, label or colour bar runs into a neighbouring
+panel, and keep their legends outside the axes; panels and rows of methods come in
+`reports.colours.sorted_methods` order, as in every other figure.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib import colors  # noqa: E402
+from matplotlib import colors, ticker  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from reports import grids, tables  # noqa: E402
+from reports.colours import sorted_methods  # noqa: E402
+from reports.intervals import with_interval  # noqa: E402
 
 DPI = 90
 TRIANGLE = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
@@ -77,7 +83,7 @@ def draw_chain(fig_data: Figure, path: Path) -> Path:
     arrays, s = fig_data.arrays(), fig_data.summary
     steps = list(s["steps"])
     shown = sorted({steps[0], steps[len(steps) // 2], steps[-1]})
-    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(4.6 * (len(shown) + 1), 3.4),
+    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(4.6 * (len(shown) + 1), 3.4), layout="constrained",
                              gridspec_kw={"width_ratios": [1.6] * len(shown) + [1]})  # fmt: skip
     palette = plt.get_cmap("tab10")
     for ax, n in zip(axes, shown):
@@ -96,8 +102,12 @@ def draw_chain(fig_data: Figure, path: Path) -> Path:
     ax.loglog(steps, ref, ":", color="grey", label="∝ N^(-1/2)")
     if "mean_endpoint_to_ode" in s:
         ax.loglog(steps, s["mean_endpoint_to_ode"], "s-", label="mean endpoint to the iadb ODE's")
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))  # no mathtext: it overlaps
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set(xlabel="N (steps)", ylabel="distance", title=f"convergence: slope {s['spread_slope']:.2f}")
-    ax.legend(fontsize=7)
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left", borderaxespad=0)
     fig.suptitle("(a) blend–deblend chains on triangle → square (dashed: the trained iadb network's RK4 path)",
                  fontsize=10)  # fmt: skip
     return _save(fig, path)
@@ -111,7 +121,8 @@ def draw_field(fig_data: Figure, path: Path) -> Path:
     extent = (arrays["edges_x"][0], arrays["edges_x"][-1], arrays["edges_y"][0], arrays["edges_y"][-1])
     nets = [m for m in s["methods"]]
     maps = [("grid estimate", arrays["estimate"])] + [(m, arrays[f"net_{m}"]) for m in nets[:1]]
-    fig, axes = plt.subplots(1, len(maps) + (1 if nets else 0), figsize=(4.2 * (len(maps) + 1), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(maps) + (1 if nets else 0), figsize=(4.2 * (len(maps) + 1), 3.8), squeeze=False,
+                             layout="constrained")  # fmt: skip
     angle = lambda f: np.degrees(np.arctan2(f[..., 1], f[..., 0]))  # noqa: E731
     lo, hi = np.percentile(angle(arrays["estimate"])[defined], [1, 99])  # the angles there are, not all 360
     for ax, (label, field) in zip(axes[0], maps):
@@ -181,7 +192,7 @@ def objectives_metrics(cells: pd.DataFrame, figs: list[Figure]) -> pd.DataFrame:
                 row[f"best {objective}"] = ""
                 continue
             best = mine.loc[mine["mean"].idxmin()]
-            row[f"best {objective}"] = (f"{tables.mean_sd(best['mean'], best.sd)} "
+            row[f"best {objective}"] = (f"{with_interval(best['mean'], best.low, best.high)} "
                                         f"({best.solver} {best.setting}, NFE {best.nfe:g})")  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows)
@@ -193,12 +204,14 @@ def _density_extent(arrays: dict) -> tuple[float, float, float, float]:
 
 def draw_samples(samples: list[Figure], density: Figure, w2: dict[str, float], path: Path,
                  trajectories: bool = False) -> Path:  # fmt: skip
-    """A panel per method: its samples (or trajectories) over the target density."""
+    """A panel per method (in `sorted_methods` order): its samples (or trajectories) over the target density."""
     dens = density.arrays()
     extent = _density_extent(dens)
+    order = {m: i for i, m in enumerate(sorted_methods(f.record["method"] for f in samples))}
+    samples = sorted(samples, key=lambda f: order[f.record["method"]])
     cols = min(3, len(samples))
     rows = -(-len(samples) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False, layout="constrained")
     for ax, fig_data in zip(axes.flat, samples):
         r, arrays = fig_data.record, fig_data.arrays()
         ax.imshow(np.log1p(dens["target"]).T, origin="lower", extent=extent, cmap="Greys", aspect="auto")
@@ -233,9 +246,9 @@ def draw_budget_grids(cells: pd.DataFrame, grid_folder: Path, dataset: str, path
         return None
     nfes = sorted(fd.nfe.unique())
     chosen = sorted({nfes[0], nfes[len(nfes) // 2], nfes[-1]})[:budgets]
-    methods = sorted(fd.method.unique())
+    methods = sorted_methods(fd.method)
     fig, axes = plt.subplots(len(methods), len(chosen), figsize=(2.4 * len(chosen), 2.6 * len(methods)),
-                             squeeze=False)  # fmt: skip
+                             squeeze=False, layout="constrained")  # fmt: skip
     for i, method in enumerate(methods):
         for j, nfe in enumerate(chosen):
             ax = axes[i][j]

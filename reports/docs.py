@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from reports import grids, plots, tables
+from reports import background, grids, plots, summary, tables
+from reports.intervals import INTERVAL
 from reports.stamp import records as provenance_records
 from reports.stamp import working_runs
 
@@ -122,6 +123,22 @@ def _perf_section(perf_dir: Path) -> list[str]:
     return parts
 
 
+def _summary_section(cells: pd.DataFrame, results: Path) -> list[str]:
+    """The report's answer: the best cell per NFE budget with its interval over seeds, and the
+    background post's claims with their verdicts (reports.summary)."""
+    dups = summary.duplicates(cells)
+    shown = summary.collapse(cells, dups)
+    parts = ["## The answer: the best cell per NFE budget, and the post's claims",
+             f"Scores are the main metric over the dataset's floor; `value [low, high]` is the mean over seeds and its "
+             f"{INTERVAL}. {dups.sentence()}"]  # fmt: skip
+    for label, table in summary.budget_tables(shown).items():
+        parts += [f"### The best cell within each NFE budget ({label})", table.to_markdown(index=False)]
+    found = summary.claims(cells, summary.figure_summaries(background.load_figures(results)), dups)
+    claims = pd.DataFrame([c.row() for c in found]).map(lambda v: v.replace("|", "\\|"))  # a | would end the cell
+    parts += ["### The background post's claims", claims.to_markdown(index=False)]
+    return parts
+
+
 def write(results: Path, reports_dir: Path, docs: Path, perf_dir: Path | None = None,
           command: str = "python -m bench docs") -> list[Path]:  # fmt: skip
     """Write docs/results.md and docs/images/<profile>-*.png from `results` (a sweep's folder) and
@@ -140,6 +157,7 @@ def write(results: Path, reports_dir: Path, docs: Path, perf_dir: Path | None = 
              "that folder; rerun the command after a sweep to refresh the page.",
              "## The runs", _runs_table(runs).to_markdown(index=False)]  # fmt: skip
     parts += _command_walls(records)
+    parts += _summary_section(cells, results)
     floors = cells[cells.method == tables.FLOOR_METHOD].groupby(["dataset", "metric"]).value.mean()
     images_dir = docs / "images"
     for dataset in sorted(set(cells.dataset)):
@@ -149,7 +167,8 @@ def write(results: Path, reports_dir: Path, docs: Path, perf_dir: Path | None = 
             continue
         floor = floors.get((dataset, metric))
         seeds = int(stats.seeds.max())
-        spread = f"mean ± sd over {seeds} seeds" if seeds > 1 else "one seed, so no sd (shown as –)"
+        spread = (f"mean over {seeds} seeds [its {INTERVAL}]" if seeds > 1
+                  else "one seed per cell, so no interval")  # fmt: skip
         floor_text = f"; the floor (real data against real data) is {floor:.3f}" if floor is not None else ""
         parts += [
             f"## {dataset}: best {metric} within each NFE budget",

@@ -14,7 +14,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
-from reports import grids, groundtruth  # noqa: E402
+from reports import colours, grids, groundtruth  # noqa: E402
 
 FLOOR_METHOD = "floor"  # the reference rows of a sweep (bench.sweep.runner.FLOOR_METHOD)
 PLAIN = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # no mathtext: it dominates drawing time
@@ -50,7 +50,7 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
     Does nothing when the CSV (and this module) are unchanged since the last call.
     """
     stamp = out_dir / "plots.sha256"
-    inputs = [Path(csv_path), Path(__file__), Path(grids.__file__), Path(groundtruth.__file__),
+    inputs = [Path(csv_path), Path(__file__), Path(grids.__file__), Path(groundtruth.__file__), Path(colours.__file__),
               *sorted((Path(csv_path).parent / "groundtruth").glob("*/*.csv"))]  # fmt: skip
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)).hexdigest()
     if stamp.exists():
@@ -72,7 +72,7 @@ def plot_sweep(csv_path: Path, out_dir: Path) -> list[Path]:
             if data.empty:
                 continue
             grid = sns.relplot(
-                data=data, x=x, y="value", hue="solver", col="method",
+                data=data, x=x, y="value", hue="solver", col="method", col_order=colours.sorted_methods(data.method),
                 hue_order=[s for s in solvers if s in set(data.solver)], palette=palette,
                 col_wrap=min(3, data.method.nunique()), kind="line", marker="o",
                 height=3.0, aspect=1.2, errorbar="sd",

@@ -2,9 +2,12 @@
 
 The HTML stands alone: every picture is a PNG beside it under a relative link, so the folder
 can be copied anywhere. Sections: a header (profile, machine, library versions, revision,
-wall time), per dataset the tables and plots of the main metric, the training losses of the
-two interpolant objectives, MNIST grids, 2D samples and trajectories, the background post's
-figures (a)-(c), and a closing note with their measured numbers.
+wall time); the summary, which answers the harness's question with intervals over seeds (the
+best cell per NFE budget, the ranking of the methods, higher-order solvers against Euler, the
+background post's claims with their verdicts, the regression status: reports.summary); then per
+dataset the tables and plots of the main metric, the training losses of the two interpolant
+objectives, MNIST grids, 2D samples and trajectories, the background post's figures (a)-(c),
+and a closing note with their measured numbers. Methods with identical results are shown once.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import background, overview, plots, tables
+from reports import background, colours, overview, plots, regression, summary, tables
+from reports.intervals import INTERVAL, with_interval
 from reports.stamp import inputs_digest, is_current, working_runs
 
 
@@ -49,8 +53,9 @@ class Document:
                 parts.append("#" * block[1] + " " + block[2])
             elif block[0] == "p":
                 parts.append(block[1])
-            elif block[0] == "table":
-                parts.append(block[1].to_markdown(index=False))
+            elif block[0] == "table":  # a | inside a cell (E|∂I|²) would end the cell: escaped
+                escaped = block[1].map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v)
+                parts.append(escaped.to_markdown(index=False))
             else:
                 parts.append(f"![{block[2]}]({block[1]})" + (f"\n\n*{block[2]}*" if block[2] else ""))
         return "\n\n".join(parts) + "\n"
@@ -97,12 +102,19 @@ def build(results: Path, out_dir: Path) -> Path:
     training = pd.read_csv(results / "training.csv") if (results / "training.csv").exists() else pd.DataFrame()
     if not training.empty:  # the loss curves of the networks behind the cells (not of code since replaced)
         training = training[training.train_key.isin(cells.train_key)]
-    figs = background.load_figures(results)
+    all_figs = background.load_figures(results)
+    figs = first_seed(all_figs)  # the pictures show one seed; the claims read every seed
     notes: list[str] = []
     _header(doc, results, cells)
-    _datasets(doc, cells, training, figs, out_dir)
-    _images(doc, cells, results, out_dir)
-    _two_d(doc, cells, figs, out_dir)
+    dups = summary.duplicates(cells)
+    _summary(doc, cells, dups, all_figs, out_dir)
+    regression.add_block(doc, results)
+    shown = summary.collapse(cells, dups)
+    hidden = {d: [f"{m} (identical to {dups.of[m]})" for m in colours.sorted_methods(set(g.method) & set(dups.of))]
+              for d, g in cells.groupby("dataset")}  # fmt: skip
+    _datasets(doc, shown, training, figs, out_dir, hidden)
+    _images(doc, shown, results, out_dir)
+    _two_d(doc, shown, figs, out_dir)
     _background(doc, cells, figs, out_dir, notes)
     doc.h(2, "Closing note")
     for note in notes or ["This sweep has none of the background post's figures (they need triangle-square)."]:
@@ -112,6 +124,80 @@ def build(results: Path, out_dir: Path) -> Path:
     index.write_text(doc.html(f"blendbench report: {results.name}"))
     stamp.write_text(digest)
     return index
+
+
+def first_seed(figs: dict[str, list[background.Figure]]) -> dict[str, list[background.Figure]]:
+    """Of each kind of figure, those of the lowest seed that has one."""
+    out = {}
+    for kind, found in figs.items():
+        lowest = min(f.record["seed"] for f in found)
+        out[kind] = [f for f in found if f.record["seed"] == lowest]
+    return out
+
+
+def _summary(doc: Document, cells: pd.DataFrame, dups: summary.Duplicates, figs: dict, out_dir: Path) -> None:
+    """The answer first: the best cell per NFE budget, rankings, solvers against Euler, the claims."""
+    doc.h(2, "Summary")
+    shown = summary.collapse(cells, dups)
+    rows = shown[shown.method != tables.FLOOR_METHOD]
+    seeds = rows.groupby("dataset").seed.nunique()
+    counts = ", ".join(f"{d} {n}" for d, n in seeds.items())
+    if seeds.max() > 1:
+        doc.p(f"Seeds per dataset: {counts}. Every number that ranks something is the mean over seeds with its "
+              f"{INTERVAL}, written value [low, high]. Scores are the main metric over the dataset's floor (1 = as "
+              "close as two draws of real data); lower is better.")  # fmt: skip
+    else:
+        doc.p(f"One seed per cell ({counts}): no intervals anywhere in this report. Scores are the main metric over "
+              "the dataset's floor (1 = as close as two draws of real data); lower is better.")  # fmt: skip
+    doc.p(dups.sentence())
+    tables_ = summary.budget_tables(shown)
+    groups = summary.groups(shown)
+    for metric, datasets in groups.items():
+        label = summary.LABELS.get(metric, f"{metric} / floor")
+        doc.h(3, f"The best cell within each NFE budget ({label})")
+        doc.p("Per budget, the method, solver and setting with the lowest mean score among the cells that use at most "
+              "that many network evaluations (a setting counts only with every seed)."
+              + (f" Column '{summary.AGGREGATE}': the settings run on every one of these datasets, ranked by "
+                 "rliable's interquartile mean over datasets and seeds." if len(datasets) > 1 else ""))  # fmt: skip
+        doc.table(tables_[label])
+    doc.h(3, "The background post's claims")
+    doc.p("Each claim with its measured figure (with an interval over seeds where there is more than one), the "
+          "criterion it is judged by, and the verdict. A failed claim stays in the list.")  # fmt: skip
+    doc.table(pd.DataFrame([c.row() for c in summary.claims(cells, summary.figure_summaries(figs), dups)]))
+    for metric, datasets in groups.items():
+        label = summary.LABELS.get(metric, f"{metric} / floor")
+        methods = colours.sorted_methods(set(rows[rows.dataset.isin(datasets)].method))
+        _ranking(
+            doc, summary.block_scores(shown, datasets, metric, methods), label, out_dir / f"report_rank_{metric}.png"
+        )
+    if len(groups) > 1:  # one ranking over every dataset, of the methods run on all of them
+        everywhere = set.intersection(*(set(rows[rows.dataset == d].method) for g in groups.values() for d in g))
+        parts = [summary.block_scores(shown, g, m, colours.sorted_methods(everywhere)) for m, g in groups.items()]
+        _ranking(doc, pd.concat(parts).dropna(), "every dataset", out_dir / "report_rank_all.png")
+    for metric, datasets in groups.items():
+        label = summary.LABELS.get(metric, f"{metric} / floor")
+        doc.h(3, f"Higher-order solvers against Euler at equal NFE ({label})")
+        beats = summary.beats_euler(summary.solver_pairs(shown, datasets, metric))
+        if beats.empty:
+            doc.p("No solver ran at the same NFE as Euler on the same network.")
+            continue
+        doc.p("P(the solver's score is lower than Euler's at the same number of network evaluations, on the same "
+              "network), over every such pair; the interval resamples seeds (a seed's pairs together).")  # fmt: skip
+        beats["P(beats Euler)"] = [with_interval(p, lo, hi, 2) for p, lo, hi
+                                   in zip(beats["P(beats Euler)"], beats.low, beats.high)]  # fmt: skip
+        doc.table(beats.drop(columns=["low", "high"]))
+
+
+def _ranking(doc: Document, blocks: pd.DataFrame, label: str, path: Path) -> None:
+    doc.h(3, f"Ranking of the methods ({label})")
+    if blocks.empty or len(blocks.columns) < 2:
+        doc.p("Fewer than two methods ran on every block: nothing to rank.")
+        return
+    ranking = summary.rank(blocks)
+    doc.p("Per (dataset, seed) block, each method's best score at any NFE, ranked (1 = best). " + ranking.sentence())
+    doc.table(ranking.ranks.round(3), index=True)
+    doc.img(summary.draw_ranking(ranking, f"mean rank ({label}); a bar joins methods within the critical difference",
+                                 path), f"critical-difference diagram ({label})")  # fmt: skip
 
 
 def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
@@ -137,7 +223,8 @@ def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
           "data of the same size: no sampler can be expected to score below it.")  # fmt: skip
 
 
-def _datasets(doc: Document, cells: pd.DataFrame, training: pd.DataFrame, figs: dict, out_dir: Path) -> None:
+def _datasets(doc: Document, cells: pd.DataFrame, training: pd.DataFrame, figs: dict, out_dir: Path,
+              hidden: dict[str, list[str]]) -> None:  # fmt: skip
     floors = cells[cells.method == tables.FLOOR_METHOD].groupby(["dataset", "metric"]).value.mean()
     offsets: dict[str, dict[str, float]] = {}
     for f in figs.get("objectives", []):
@@ -152,12 +239,13 @@ def _datasets(doc: Document, cells: pd.DataFrame, training: pd.DataFrame, figs: 
         floor = floors.get((dataset, metric))
         doc.h(2, f"{dataset}: {metric}")
         seeds = int(stats.seeds.max())
-        spread = "mean ± sd over seeds" if seeds > 1 else "one seed per cell, so no sd (shown as –)"
+        spread = f"mean [interval] over {seeds} seeds" if seeds > 1 else "one seed per cell: the value alone"
         floor_text = f" Floor: {floor:.3f}." if floor is not None else ""
         why = cells[(cells.method == tables.FLOOR_METHOD) & (cells.dataset == dataset)].reason.dropna().unique()
         if floor is not None and len(why) == 1 and "accuracy" in str(why[0]):  # images: the extractor's accuracy
             floor_text = f" Floor: {floor:.3f} ({why[0]})."
-        doc.p(f"{metric} by method × solver × setting ({spread}).{floor_text}")
+        same_text = f" Not shown: {', '.join(hidden[dataset])}." if hidden.get(dataset) else ""
+        doc.p(f"{metric} by method × solver × setting ({spread}).{floor_text}{same_text}")
         doc.table(tables.method_solver_table(stats), index=True)
         doc.h(3, "Best cell within each NFE budget")
         doc.p("The lowest mean metric among the cells that use at most that many network evaluations.")

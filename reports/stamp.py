@@ -15,6 +15,9 @@ CODE = sorted(HERE.glob("*.py"))
 """The report's code, every module of `reports` (this one decides which runs it shows): a change
 to any of them rebuilds the report."""
 
+REGRESSION_FILE = "regression.json"
+"""The sweep's comparison with a baseline (written by `bench`; shown by `reports/regression.py`)."""
+
 WORK = ("trained", "loaded", "sampled", "skipped", "failed", "references", "figures")
 """The counts of a run's provenance summary that say it computed something."""
 
@@ -34,7 +37,7 @@ def working_runs(results: Path) -> list[dict]:
 
 def inputs_digest(results: Path) -> str:
     digest = hashlib.sha256()
-    files = [results / "cells.csv", results / "training.csv"]
+    files = [results / "cells.csv", results / "training.csv", results / REGRESSION_FILE]
     files += sorted((results / "figures").glob("*.json")) + CODE
     for path in files:
         if path.exists():

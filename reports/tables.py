@@ -1,11 +1,13 @@
 """The report's tables, from cells.csv alone: the main metric by method x solver x setting
-(mean +- sd over seeds) and the best cell within each NFE budget."""
+(mean and its interval over seeds, reports.intervals) and the best cell within each NFE budget."""
 
 from __future__ import annotations
 
 import math
 
 import pandas as pd
+
+from reports.intervals import interval, with_interval
 
 FLOOR_METHOD = "floor"
 MAIN_METRIC = {"points": "w2", "images": "fd"}
@@ -24,25 +26,24 @@ def setting_label(steps: object, tol: object) -> str:
 
 
 def over_seeds(cells: pd.DataFrame, dataset: str, metric: str) -> pd.DataFrame:
-    """One row per (method, solver, steps, tol): mean, sd (NaN with one seed), seeds, mean NFE
-    and mean sampling seconds of the finished cells of `dataset` and `metric`."""
+    """One row per (method, solver, steps, tol): mean, sd and the interval (low, high) over seeds
+    (NaN with one seed), seeds, mean NFE and mean sampling seconds of the finished cells of
+    `dataset` and `metric`."""
     rows = cells[(cells.dataset == dataset) & (cells.metric == metric) & (cells.method != FLOOR_METHOD)]
     grouped = rows.groupby(SETTING, dropna=False)
     table = grouped.agg(mean=("value", "mean"), sd=("value", "std"), seeds=("value", "size"),
                         nfe=("nfe", "mean"), sample_seconds=("sample_seconds", "mean"))  # fmt: skip
+    bounds = [interval([group.value.to_numpy()]) for _, group in grouped]
+    table["low"], table["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     table = table.reset_index()
     table["setting"] = [setting_label(s, t) for s, t in zip(table.steps, table.tol)]
     return table
 
 
-def mean_sd(mean: float, sd: float, digits: int = 3) -> str:
-    """'0.336 ± 0.012', or '0.336 ± –' when there is one seed (no sd to show)."""
-    return f"{mean:.{digits}f} ± " + ("–" if pd.isna(sd) else f"{sd:.{digits}f}")
-
-
 def method_solver_table(stats: pd.DataFrame) -> pd.DataFrame:
-    """Rows (method, solver), columns the settings (K=1, ... then tolerances): mean ± sd."""
-    stats = stats.assign(text=[mean_sd(m, s) for m, s in zip(stats["mean"], stats.sd)])
+    """Rows (method, solver), columns the settings (K=1, ... then tolerances): mean [interval]
+    (the mean alone with one seed)."""
+    stats = stats.assign(text=[with_interval(m, lo, hi) for m, lo, hi in zip(stats["mean"], stats.low, stats.high)])
     order = sorted(stats.setting.unique(), key=lambda s: (s.startswith("tol"), float(s.split("=")[1])
                                                           * (-1 if s.startswith("tol") else 1)))  # fmt: skip
     table = stats.pivot(index=["method", "solver"], columns="setting", values="text")
@@ -68,7 +69,7 @@ def best_per_budget(stats: pd.DataFrame) -> pd.DataFrame:
             continue
         best = within.loc[within["mean"].idxmin()]
         rows.append({"NFE budget": budget, "method": best.method, "solver": best.solver, "setting": best.setting,
-                     "NFE": f"{best.nfe:g}", "value": mean_sd(best["mean"], best.sd)})  # fmt: skip
+                     "NFE": f"{best.nfe:g}", "value": with_interval(best["mean"], best.low, best.high)})  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -144,7 +144,9 @@ def test_the_profiles_run_what_the_docs_say():
     assert {kind_of(t) for t in quick.values()} == {"points", "images"}  # README: 2D and MNIST
     mnist = next(t for t in quick.values() if kind_of(t) == "images")
     assert mnist.axes.datasets == ("mnist5k",)
-    assert mnist.axes.methods == ("iadb", "si-trig-simple", "si-trig-complex", "ddpm")
+    assert mnist.axes.methods == ("iadb", "ddpm") and mnist.axes.seeds == (0, 1)  # issue 18: two seeds
+    points = next(t for t in quick.values() if kind_of(t) == "points")
+    assert len(points.axes.seeds) == 3 and len(points.axes.methods) == 6
     assert set(mnist.axes.solvers) == {"euler", "heun", "ancestral", "ddim"} and mnist.axes.steps == (8, 16, 32)
     assert mnist.eval.samples == 500
 

@@ -27,6 +27,7 @@ child process with that environment, since the caps are read when torch loads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -34,7 +35,7 @@ import resource
 import shutil
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,7 @@ import torch
 
 from bench.data import DATASETS
 from bench.run import SpecError
+from bench.store import provenance, write_atomically
 
 QUALITY_KEYS = ["method", "dataset", "solver", "steps", "tol", "metric"]
 NOISE_SIGMAS = 3.0
@@ -279,11 +281,10 @@ def format_table(rows: list[Comparison]) -> str:
                     tablefmt="simple", disable_numparse=True)  # fmt: skip
 
 
-def summary_line(rows: list[Comparison], baseline: Path, new: Path) -> str:
-    """The verdict under the table: how many rows, which failed, and whether the specs differ."""
-    failed = [r for r in rows if r.failed]
+def summary_notes(rows: list[Comparison], baseline: Path, new: Path) -> list[str]:
+    """The notes of the summary, each starting 'note: ': image values measured through other
+    extractor weights (not compared), and a spec that differs from the baseline's."""
     skipped = [r for r in rows if not r.compared]
-    rows = [r for r in rows if r.compared]
     lines = []
     tables = [pd.read_csv(Path(f) / "cells.csv", dtype=str, keep_default_na=False)
               for f in (baseline, new) if (Path(f) / "cells.csv").exists()]  # fmt: skip
@@ -297,6 +298,14 @@ def summary_line(rows: list[Comparison], baseline: Path, new: Path) -> str:
     if specs[0] != specs[1]:
         lines.append(f"note: the spec differs from the baseline's (config hash {', '.join(sorted(specs[0]))} vs "
                      f"{', '.join(sorted(specs[1]))}): values may move because the recipe did")  # fmt: skip
+    return lines
+
+
+def summary_line(rows: list[Comparison], baseline: Path, new: Path) -> str:
+    """The verdict under the table: how many rows, which failed, and whether the specs differ."""
+    failed = [r for r in rows if r.failed]
+    lines = summary_notes(rows, baseline, new)
+    rows = [r for r in rows if r.compared]
     if failed:
         lines.append(f"REGRESSION: {len(failed)} of {len(rows)} compared values outside their band:")
         lines += [f"  {r.name} / {r.metric}: {r.baseline} -> {r.new} (band {r.band}): {r.verdict}" for r in failed]
@@ -309,6 +318,105 @@ def _config_hashes(folder: Path) -> set[str]:
     path = folder / "provenance.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     return {r["config_hash"] for r in records if "config_hash" in r}
+
+
+STATUS_FILE = "regression.json"
+"""A run folder's comparison with its baseline, as the report shows it (`reports/regression.py` reads
+it): {"baseline", "compared", "outside": [the failed rows], "not_compared", "notes", "inputs", ...}."""
+
+
+def report_baseline(folder: Path, against: Path | None = None) -> Path | None:
+    """The baseline a report of sweep folder `folder` is compared with: `against` when given, else the
+    results root's `baseline/` when it is a run of the same spec (the same config hashes; another spec
+    would show the recipe's differences, not regressions), else None."""
+    if against is not None:
+        return Path(against)
+    candidate = Path(folder).parent / "baseline"
+    if not (candidate / "cells.csv").exists() or candidate.resolve() == Path(folder).resolve():
+        return None
+    hashes = _config_hashes(Path(folder))
+    return candidate if hashes and hashes == _config_hashes(candidate) else None
+
+
+def compare_folders(baseline: Path, new: Path) -> tuple[list[Comparison], list[str]]:
+    """`compare_runs` for any two results folders, and the notes of its summary (without 'note: ').
+
+    Timings are compared only when both folders hold calibration.json (a sweep does not time the
+    calibration workload; a regress run does). Rows of networks trained elsewhere (`evaluate`, a
+    non-empty `weights`) are left out: a baseline has none of them."""
+    baseline, new = Path(baseline), Path(new)
+    cells = []
+    for folder in (baseline, new):
+        table = pd.read_csv(folder / "cells.csv", dtype=str, keep_default_na=False)
+        cells.append(table[table.weights == ""] if "weights" in table else table)
+    rows = compare_quality(*cells)
+    notes = [line.removeprefix("note: ") for line in summary_notes(rows, baseline, new)]
+    calibrations = [folder / CALIBRATION_FILE for folder in (baseline, new)]
+    if all(path.exists() for path in calibrations):
+        rows += compare_timings(cells[0], json.loads(calibrations[0].read_text()), cells[1],
+                                json.loads(calibrations[1].read_text()))  # fmt: skip
+    else:
+        lacking = ", ".join(str(path.parent) for path in calibrations if not path.exists())
+        notes.append(f"timings not compared: no {CALIBRATION_FILE} in {lacking} (only `python -m bench regress` "
+                     "times the calibration workload that makes timings of two runs comparable)")  # fmt: skip
+    return rows, notes
+
+
+def status_inputs(baseline: Path, new: Path) -> str:
+    """The sha256 of what a comparison of `new` with `baseline` is made from: both folders' cells.csv,
+    calibration.json and config hashes, and this module's code."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for folder in (Path(baseline), Path(new)):
+        for name in ("cells.csv", CALIBRATION_FILE):
+            data = (folder / name).read_bytes() if (folder / name).exists() else b""
+            digest.update(f"{name} {len(data)}\n".encode() + data)
+        digest.update(json.dumps(sorted(_config_hashes(folder))).encode())
+    return digest.hexdigest()
+
+
+def write_status(folder: Path, baseline: Path, rows: list[Comparison], notes: list[str]) -> dict:
+    """Write folder/regression.json from a comparison of `folder` with `baseline`; returns its record."""
+    record = {
+        "baseline": str(baseline),
+        "compared": sum(r.compared for r in rows),
+        "outside": [asdict(r) for r in rows if r.failed],
+        "not_compared": sum(not r.compared for r in rows),
+        "notes": list(notes),
+        "inputs": status_inputs(baseline, folder),
+        "revision": provenance.git_revision(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    write_atomically(Path(folder) / STATUS_FILE, (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode())
+    return record
+
+
+def read_status(folder: Path) -> dict | None:
+    """folder/regression.json, or None without one (or with one that is not a JSON object)."""
+    try:
+        record = json.loads((Path(folder) / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def refresh_status(folder: Path, baseline: Path | None) -> dict | None:
+    """Bring folder/regression.json up to date before its report is built; returns its record (None: no file).
+
+    With a baseline: compare and write, unless the file already holds this comparison of these inputs
+    (rewriting it would change its time, and so rebuild an unchanged report). Without one: keep a file
+    whose comparison still holds (what `report --against` or `regress` wrote, its baseline and both
+    runs unchanged) and remove any other, so that a report never shows an old verdict."""
+    folder = Path(folder)
+    old = read_status(folder)
+    current = old is not None and old.get("inputs") == status_inputs(Path(str(old.get("baseline"))), folder)
+    if baseline is None:
+        if not current:
+            (folder / STATUS_FILE).unlink(missing_ok=True)
+            return None
+        return old
+    if current and old["baseline"] == str(baseline):
+        return old
+    return write_status(folder, baseline, *compare_folders(baseline, folder))
 
 
 # pragma: no mutate block

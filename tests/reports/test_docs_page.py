@@ -67,8 +67,8 @@ def test_results_page_shows_the_best_cell_per_budget_as_computed_from_cells_csv(
     for budget, method, solver, _, _, value in (map(str.strip, row) for row in table):
         argmins, want = best_by_hand(cells, "gauss-moons", int(budget))
         assert (method, solver) in argmins, budget
-        assert float(value.split(" ± ")[0]) == pytest.approx(want, abs=5e-4)
-    assert "mean ± sd over 2 seeds" in section
+        assert float(value.split(" [")[0]) == pytest.approx(want, abs=5e-4)
+    assert "mean over 2 seeds [its 95 % percentile bootstrap interval" in section
 
 
 def test_results_page_keeps_the_last_perf_row_of_each_benchmark(page_2d):

@@ -34,7 +34,9 @@ def test_2d_report_has_every_section(report_2d):
         assert heading in text and heading in md, heading
     for header in ("profile", "machine", "libraries (runs)", "git revision", "wall time"):
         assert f"<td>{header}</td>" in text, header
-    assert " ± " in text and "mean ± sd over seeds" in text  # two seeds: a real sd
+    assert (
+        re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", text) and "mean [interval] over 2 seeds" in text
+    )  # two seeds
     assert re.search(r"\(b\) Mean angular disagreement .* iadb \d+\.\d\d°", text)
     assert re.search(r"\(a\) Convergence: .* slope of -?\d+\.\d\d", text)
     names = {src.split("/")[-1] for src in images_of(index)}
@@ -65,7 +67,12 @@ def test_image_only_report_with_one_seed(sweep_images, tmp_path):
     root, spec = sweep_images
     index = build(root / spec.name, tmp_path / spec.name)
     text = index.read_text()
-    assert "mnist5k: fd" in text and "one seed per cell, so no sd" in text and "± –" in text
+    assert (
+        "mnist5k: fd" in text
+        and "one seed per cell: the value alone" in text
+        and " [" not in text.split("mnist5k: fd")[1].split("</table>")[0]
+    )
+    assert "One seed per cell (mnist5k 1): no intervals anywhere in this report." in text  # said once, at the top
     assert "mnist5k: samples" in text and "(c) The simple" in text
     assert "(a) The blend" not in text and "samples and trajectories" not in text
     names = {src.split("/")[-1] for src in images_of(index)}
@@ -76,12 +83,13 @@ def test_image_only_report_with_one_seed(sweep_images, tmp_path):
 def test_best_per_budget_and_pareto_front_against_a_direct_reading():
     stats = pd.DataFrame({
         "method": ["a", "a", "b", "b"], "solver": ["euler", "rk4", "euler", "euler"], "steps": [1, 1, 2, 8],
-        "tol": [None] * 4, "mean": [0.9, 0.5, 0.7, 0.2], "sd": [None] * 4, "seeds": [1] * 4,
+        "tol": [None] * 4, "mean": [0.9, 0.5, 0.7, 0.2], "sd": [None] * 4, "low": [float("nan")] * 4,
+        "high": [float("nan")] * 4, "seeds": [1] * 4,
         "nfe": [1.0, 4.0, 2.0, 8.0], "sample_seconds": [0.1, 0.4, 0.1, 0.8], "setting": ["K=1", "K=1", "K=2", "K=8"],
     })  # fmt: skip
     best = tables.best_per_budget(stats)
     assert list(best["NFE budget"]) == [1, 2, 4, 8]
-    assert list(best.value) == ["0.900 ± –", "0.700 ± –", "0.500 ± –", "0.200 ± –"]
+    assert list(best.value) == ["0.900", "0.700", "0.500", "0.200"]
     front = tables.pareto_front(stats.sample_seconds, stats["mean"])
     assert list(front) == [False, True, True, True]  # (0.1, 0.9) is beaten by (0.1, 0.7)
 
@@ -125,24 +133,31 @@ def md_table_after(md: str, heading: str, occurrence: int = 0) -> pd.DataFrame:
         i += 1
     rows = []
     while i < len(lines) and lines[i].startswith("|"):
-        rows.append([cell.strip() for cell in lines[i].strip().strip("|").split("|")])
+        rows.append([cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", lines[i].strip()[1:-1])])
         i += 1
     return pd.DataFrame(rows[2:], columns=rows[0])  # rows[1] is the |---| line
 
 
 def test_the_reports_numbers_are_those_of_cells_csv(report_2d):
     """gauss-moons' floor, and its best cell within each NFE budget, read from report.md, equal a
-    direct computation from cells.csv: the mean (and sd) over seeds of each cell's w2, the lowest
-    mean among the cells using at most that many evaluations."""
+    direct computation from cells.csv: the mean over seeds of each cell's w2 and its interval (with
+    two seeds, the 95 % percentile bootstrap interval of the mean is the two values' range: each of
+    the four resamples has probability 1/4 > 2.5 %), the lowest mean among the cells using at most
+    that many evaluations."""
     index, results = report_2d
     md = (index.parent / "report.md").read_text()
     cells = pd.read_csv(results / "cells.csv", keep_default_na=False)
     rows = cells[(cells.dataset == "gauss-moons") & (cells.metric == "w2") & (cells.status == "ok")]
     floor = rows[rows.method == "floor"].value.astype(float).mean()
-    assert f"## gauss-moons: w2\n\nw2 by method × solver × setting (mean ± sd over seeds). Floor: {floor:.3f}." in md
+    assert (
+        f"## gauss-moons: w2\n\nw2 by method × solver × setting (mean [interval] over 2 seeds). Floor: {floor:.3f}."
+        in md
+    )
     runs = rows[rows.method != "floor"].assign(value=lambda f: f.value.astype(float), nfe=lambda f: f.nfe.astype(float))
-    stats = runs.groupby(["method", "solver", "steps", "tol"]).agg(mean=("value", "mean"), sd=("value", "std"),
-                                                                    nfe=("nfe", "mean")).reset_index()  # fmt: skip
+    stats = runs.groupby(["method", "solver", "steps", "tol"]).agg(
+        mean=("value", "mean"), low=("value", "min"), high=("value", "max"), nfe=("nfe", "mean")
+    )
+    stats = stats.reset_index()
     shown = md_table_after(md, "### Best cell within each NFE budget", occurrence=0)  # gauss-moons: first by name
     assert len(shown) >= 3
     for row in shown.itertuples():
@@ -153,4 +168,46 @@ def test_the_reports_numbers_are_those_of_cells_csv(report_2d):
             continue
         best = within.loc[within["mean"].idxmin()]
         assert (row.method, row.solver, float(row.NFE)) == (best.method, best.solver, best.nfe)
-        assert row.value == f"{best['mean']:.3f} ± {best.sd:.3f}"
+        assert row.value == f"{best['mean']:.3f} [{best.low:.3f}, {best.high:.3f}]"
+
+
+def test_the_summary_of_a_real_sweep_equals_a_direct_computation(report_2d):
+    """The summary's best cell per NFE budget on gauss-moons, read from report.md, against cells.csv
+    read by hand: w2 over the same seed's floor, the mean over the two seeds, the lowest mean within
+    the budget, and its interval (two seeds: their range)."""
+    index, results = report_2d
+    md = (index.parent / "report.md").read_text()
+    cells = pd.read_csv(results / "cells.csv")
+    rows = cells[(cells.dataset == "gauss-moons") & (cells.metric == "w2") & (cells.status == "ok")]
+    floor = rows[rows.method == "floor"].set_index("seed").value
+    runs = rows[rows.method.isin(["iadb", "ddpm"])].copy()  # si-linear-* equal iadb: shown as iadb
+    runs["score"] = runs.value / runs.seed.map(floor)
+    setting = ["method", "solver", "steps", "tol"]
+    stats = runs.groupby(setting, dropna=False).agg(score=("score", "mean"), low=("score", "min"),
+                                                    high=("score", "max"), nfe=("nfe", "mean"))  # fmt: skip
+    stats = stats.reset_index()
+    shown = md_table_after(md, "### The best cell within each NFE budget (2D datasets, W2 / floor)")
+    assert len(shown) >= 3
+    for _, row in shown.iterrows():
+        within = stats[stats.nfe <= float(row["NFE ≤"])]
+        best = within.loc[within.score.idxmin()]
+        setting_text = f"K={int(best.steps)}" if pd.notna(best.steps) else f"tol={best.tol:g}"
+        want = (f"{best.method} · {best.solver} {setting_text} (NFE {best.nfe:g}): "
+                f"{best.score:.3f} [{best.low:.3f}, {best.high:.3f}]")  # fmt: skip
+        assert row["gauss-moons"] == want
+
+
+def test_identical_methods_are_shown_once_in_a_real_sweep(report_2d):
+    """iadb, si-linear-simple and si-linear-complex train to the same weights: the page shows iadb
+    and names the other two; ddpm, which differs, stays; cells.csv keeps all four."""
+    index, results = report_2d
+    md = (index.parent / "report.md").read_text()
+    assert "si-linear-simple, si-linear-complex are shown as iadb" in md
+    section = md.split("## gauss-moons: w2")[1].split("\n## ")[0]
+    assert "Not shown: si-linear-simple (identical to iadb), si-linear-complex (identical to iadb)." in section
+    methods = {line.split("|")[1].strip() for line in section.split("### Best cell")[0].splitlines()
+               if line.startswith("|")} - {"method", ""}  # fmt: skip
+    assert {m for m in methods if not m.startswith(":")} == {"iadb", "ddpm"}
+    assert {"iadb", "si-linear-simple", "si-linear-complex", "ddpm"} <= set(pd.read_csv(results / "cells.csv").method)
+    claims = md_table_after(md, "### The background post's claims")
+    assert set(claims.verdict) <= {"pass", "FAIL", "not measured"} and len(claims) == 6

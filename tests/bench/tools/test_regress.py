@@ -212,6 +212,8 @@ def test_baseline_then_regress_end_to_end(tmp_path, capsys, monkeypatch):
     assert main(["regress", *common]) == 0
     out = capsys.readouterr().out
     assert "PASS: all" in out and "iadb gauss-moons euler K=2" in out and "train 2d (all methods)" in out
+    status = json.loads((run / "tiny" / regress.STATUS_FILE).read_text())  # for the run's report
+    assert status["baseline"] == str(base) and status["outside"] == [] and status["compared"] > 0
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("not a regress run")
     assert main(["regress", "--spec", str(spec), "--baseline", str(base), "--results", str(tmp_path / "mine")]) == 2
@@ -604,3 +606,158 @@ def test_the_table_shows_every_text_as_written():
     row = regress.Comparison("a b", "w2", "1.50", "0.10", "±0.0500", "+1e-05", "ok")
     line = regress.format_table([row]).splitlines()[2]
     assert line.split() == ["a", "b", "w2", "1.50", "0.10", "±0.0500", "+1e-05", "ok"]
+
+
+def _run_folder(folder, cells: pd.DataFrame, config_hash: str, calibration: dict | None = None):
+    """A results folder as the harness writes it: cells.csv, provenance.jsonl of one spec, and
+    calibration.json for a regress run (a sweep has none)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cells.to_csv(folder / "cells.csv", index=False)
+    records = [{"config_hash": config_hash, "summary": {"sampled": 1}},
+               {"record": "command", "config_hash": config_hash}]  # fmt: skip
+    (folder / "provenance.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    if calibration is not None:
+        (folder / regress.CALIBRATION_FILE).write_text(json.dumps(calibration))
+    return folder
+
+
+@pytest.fixture
+def fake_build(monkeypatch):
+    """reports.report.build replaced by one that only stamps the report as built (the block itself is
+    tested in tests/reports/test_regression_block.py): the sweep folders here are synthetic."""
+    import reports.report
+    from reports.stamp import inputs_digest
+
+    built = []
+
+    def build(results, out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "index.html").write_text("<html></html>")
+        (out_dir / "report.sha256").write_text(inputs_digest(results))
+        built.append(results)
+        return out_dir / "index.html"
+
+    monkeypatch.setattr(reports.report, "build", build)
+    return built
+
+
+WORSE_W2 = ("iadb", "euler", 4, "w2")
+
+
+def test_report_against_a_folder_writes_the_regression_file_the_report_shows(tmp_path, fake_build, capsys):
+    """`report --against FOLDER` compares the sweep with FOLDER (of another spec too: asked for, and the
+    notes say so) and writes results/<sweep>/regression.json; the report's block shows its failed row."""
+    from reports.regression import add_block
+    from reports.report import Document
+    from reports.stamp import REGRESSION_FILE
+
+    assert REGRESSION_FILE == regress.STATUS_FILE
+    root, reports_root = tmp_path / "results", tmp_path / "reports"
+    sweep = _run_folder(root / "quick", _cells({WORSE_W2: 1.10}), "quick-hash")
+    other = _run_folder(tmp_path / "elsewhere", _cells(), "ci-hash", _cal(1.0))
+    argv = ["report", "--profile", "quick", "--results", str(root), "--reports", str(reports_root)]
+    assert main([*argv, "--against", str(other)]) == 0
+    status = json.loads((sweep / "regression.json").read_text())
+    rows = regress.compare_quality(_cells(), _cells({WORSE_W2: 1.10}))
+    assert status["baseline"] == str(other)
+    assert status["compared"] == len(rows) == sum(r.compared for r in rows) and status["not_compared"] == 0
+    (worse,) = [r for r in rows if r.failed]
+    assert status["outside"] == [{"name": worse.name, "metric": "w2", "baseline": worse.baseline, "new": worse.new,
+                                  "band": worse.band, "change": worse.change, "verdict": "WORSE"}]  # fmt: skip
+    assert status["notes"] == [
+        "the spec differs from the baseline's (config hash ci-hash vs quick-hash): values may move because the "
+        "recipe did",
+        f"timings not compared: no calibration.json in {sweep} (only `python -m bench regress` times the "
+        "calibration workload that makes timings of two runs comparable)",
+    ]
+    assert set(status) >= {"inputs", "revision", "created"} and fake_build == [sweep]
+    assert f"regression: against {other}, {len(rows)} compared values, 1 outside their band" in capsys.readouterr().out
+    doc = Document(tmp_path / "doc")
+    add_block(doc, sweep)
+    assert doc.blocks[1][1].startswith(f"REGRESSION against {other}: {len(rows)} compared values, 1 outside")
+    assert doc.blocks[2][1].values.tolist() == [list(status["outside"][0].values())]
+
+    # nothing changed: the file is not rewritten (its time would rebuild the report); the report is current
+    before = (sweep / "regression.json").stat().st_ino, (sweep / "regression.json").read_bytes()
+    assert main([*argv, "--against", str(other)]) == 0
+    assert ((sweep / "regression.json").stat().st_ino, (sweep / "regression.json").read_bytes()) == before
+    assert fake_build == [sweep]
+    # without --against, a comparison that still holds is kept (no baseline/ under the results root)
+    assert main(argv) == 0
+    assert ((sweep / "regression.json").stat().st_ino, (sweep / "regression.json").read_bytes()) == before
+    assert fake_build == [sweep]
+    # against another folder (the same numbers): a comparison with that one
+    second = _run_folder(tmp_path / "second", _cells(), "ci-hash", _cal(1.0))
+    assert main([*argv, "--against", str(second)]) == 0
+    assert json.loads((sweep / "regression.json").read_text())["baseline"] == str(second)
+    assert fake_build == [sweep] * 2
+    # the baseline moves: the verdict changes, the file is rewritten and the report rebuilt
+    _run_folder(other, _cells({WORSE_W2: 1.10}), "ci-hash", _cal(1.0))
+    assert main([*argv, "--against", str(other)]) == 0
+    assert json.loads((sweep / "regression.json").read_text())["outside"] == [] and fake_build == [sweep] * 3
+    # it moves again, and no baseline applies: the old verdict goes, and the report is rebuilt without it
+    _run_folder(other, _cells(), "ci-hash", _cal(1.0))
+    assert main(argv) == 0
+    assert not (sweep / "regression.json").exists() and fake_build == [sweep] * 4
+    assert main([*argv, "--against", str(tmp_path / "nowhere")]) == 2  # not a results folder
+
+
+def test_the_results_roots_baseline_applies_only_to_a_run_of_the_same_spec(tmp_path, fake_build):
+    """Without --against, <results>/baseline is compared only when its config hashes are the sweep's: a
+    quick sweep against the ci baseline would flag the recipe's differences, not regressions."""
+    root, reports_root = tmp_path / "results", tmp_path / "reports"
+    sweep = _run_folder(root / "quick", _cells({WORSE_W2: 1.10}), "quick-hash")
+    baseline = _run_folder(root / "baseline", _cells(), "ci-hash", _cal(1.0))
+    (sweep / "regression.json").write_text(json.dumps({"baseline": str(baseline), "outside": [], "inputs": "old"}))
+    argv = ["report", "--profile", "quick", "--results", str(root), "--reports", str(reports_root)]
+    assert main(argv) == 0
+    assert not (sweep / "regression.json").exists()  # another spec: no block, and the stale file is gone
+    assert regress.report_baseline(sweep) is None
+    _run_folder(baseline, _cells(), "quick-hash", _cal(1.0))  # a baseline of the sweep's own spec
+    assert regress.report_baseline(sweep) == baseline
+    assert main(argv) == 0
+    status = json.loads((sweep / "regression.json").read_text())
+    assert status["baseline"] == str(baseline) and [r["name"] for r in status["outside"]] == [
+        "iadb gauss-moons euler K=4"
+    ]
+    assert not any("spec differs" in note for note in status["notes"])
+    assert regress.report_baseline(baseline) is None  # the baseline's own report is not compared with itself
+    assert regress.report_baseline(root / "unrecorded") is None  # no config hash to match: no baseline
+    (baseline / "provenance.jsonl").unlink()
+    assert regress.report_baseline(root / "unrecorded") is None  # not even a baseline without one
+
+
+def test_regress_writes_its_comparison_into_the_run_folder(tmp_path):
+    """`regress --against RUN` (and a cold rerun) leaves RUN/regression.json, timings included, for RUN's report."""
+    base = _run_folder(tmp_path / "baseline", _cells(), "ci-hash", _cal(1.0))
+    run = _run_folder(tmp_path / "run", _cells({WORSE_W2: 1.10}, seconds=3.0), "ci-hash", _cal(1.0))
+    assert main(["regress", "--baseline", str(base), "--against", str(run)]) == 1
+    status = json.loads((run / "regression.json").read_text())
+    rows = regress.compare_runs(base, run)
+    assert status["baseline"] == str(base) and status["compared"] == len(rows) and status["notes"] == []
+    assert [(r["name"], r["verdict"]) for r in status["outside"]] == [(r.name, r.verdict) for r in rows if r.failed]
+    assert ("iadb gauss-moons euler K=4", "WORSE") in [(r["name"], r["verdict"]) for r in status["outside"]]
+    assert ("train 2d (all methods)", "SLOWER") in [(r["name"], r["verdict"]) for r in status["outside"]]
+    assert regress.refresh_status(run, None) == status  # still true: a report of the run keeps it
+    rows_for_report, notes = regress.compare_folders(base, run)  # both calibrated: the same rows, timings too
+    assert rows_for_report == rows and notes == []
+    # once the run's calibration or its spec changes, the comparison no longer holds: a report drops it
+    cells = _cells({WORSE_W2: 1.10}, seconds=3.0)
+    for change in (lambda: (run / regress.CALIBRATION_FILE).write_text(json.dumps(_cal(2.0))),
+                   lambda: _run_folder(run, cells, "other-hash", _cal(2.0))):  # fmt: skip
+        regress.write_status(run, base, *regress.compare_folders(base, run))
+        assert regress.refresh_status(run, None) is not None
+        change()
+        assert regress.refresh_status(run, None) is None and not (run / "regression.json").exists()
+
+
+def test_networks_trained_elsewhere_are_left_out_of_a_reports_comparison(tmp_path):
+    """`evaluate` rows (a non-empty `weights`) share the sweep's method names; a baseline has none of them,
+    and counted as more seeds they would move the sweep's own means."""
+    base = _run_folder(tmp_path / "baseline", _cells(), "h")
+    external = _cells({WORSE_W2: 3.0}).assign(weights="mine.pt sha256:abcdef", key=lambda f: f.key + "-w")
+    new = _run_folder(tmp_path / "sweep", pd.concat([_cells(), external]), "h")
+    rows, notes = regress.compare_folders(base, new)
+    assert rows == regress.compare_quality(_cells(), _cells())  # K=3 seeds each, not 6
+    assert notes == [f"timings not compared: no calibration.json in {base}, {new} (only `python -m bench regress` "
+                     "times the calibration workload that makes timings of two runs comparable)"]  # fmt: skip
