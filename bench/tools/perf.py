@@ -367,8 +367,9 @@ def quality(results_root: Path, *, nfe: int = QUALITY_NFE, spec: Spec | None = N
     track = next(t for t in base.tracks if t.kind == "points")
     steps = tuple(k for k in track.axes.steps if k <= nfe)
     solvers = tuple(s for s in track.axes.solvers if SOLVERS.get(s).kind != "adaptive")
-    narrow = base.with_axes(track.name, datasets=(QUALITY_DATASET,), solvers=solvers, steps=steps, tolerances=(),
-                            seeds=track.axes.seeds[:1])  # one seed: the recipe's check, not the report's intervals
+    narrow = base.with_axes(
+        track.name, datasets=(QUALITY_DATASET,), solvers=solvers, steps=steps, tolerances=(), seeds=track.axes.seeds[:1]
+    )  # one seed: the recipe's check, not the report's intervals
     sweep.run(narrow, results_root, progress=False, make_figures=False)
     keys = {c.key for g in sweep.plan(narrow) for c in g.cells}
     cells = pd.read_csv(Path(results_root) / narrow.name / "cells.csv", keep_default_na=False)
