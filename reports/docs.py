@@ -158,6 +158,7 @@ def write(results: Path, reports_dir: Path, docs: Path, perf_dir: Path | None = 
              "## The runs", _runs_table(runs).to_markdown(index=False)]  # fmt: skip
     parts += _command_walls(records)
     parts += _summary_section(cells, results)
+    cells = summary.collapse(cells, summary.duplicates(cells))  # below too, identical methods once
     floors = cells[cells.method == tables.FLOOR_METHOD].groupby(["dataset", "metric"]).value.mean()
     images_dir = docs / "images"
     for dataset in sorted(set(cells.dataset)):

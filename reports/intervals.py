@@ -20,7 +20,7 @@ RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
 INTERVAL = (f"95 % percentile bootstrap interval over seeds (scipy.stats.bootstrap, {RESAMPLES:,} resamples; "
-            "across datasets stratified by dataset)")  # fmt: skip
+            "with two or three seeds exactly their range; across datasets stratified by dataset)")  # fmt: skip
 
 
 def interval(samples: Sequence[Sequence[float]], statistic: str = "mean") -> tuple[float, float]:
