@@ -170,8 +170,9 @@ def _summary(doc: Document, cells: pd.DataFrame, dups: summary.Duplicates, figs:
         _ranking(
             doc, summary.block_scores(shown, datasets, metric, methods), label, out_dir / f"report_rank_{metric}.png"
         )
-    if len(groups) > 1:  # one ranking over every dataset, of the methods run on all of them
-        everywhere = set.intersection(*(set(rows[rows.dataset == d].method) for g in groups.values() for d in g))
+    if len(groups) > 1:  # one ranking over every dataset
+        # the methods of every kind of dataset, on the blocks where each of them ran
+        everywhere = set.intersection(*(set(rows[rows.dataset.isin(g)].method) for g in groups.values()))
         parts = [summary.block_scores(shown, g, m, colours.sorted_methods(everywhere)) for m, g in groups.items()]
         _ranking(doc, pd.concat(parts).dropna(), "every dataset", out_dir / "report_rank_all.png")
     for metric, datasets in groups.items():

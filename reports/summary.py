@@ -74,7 +74,7 @@ class Duplicates:
             counts = ", ".join(f"{d} ({self.cells[d]} values)" for d in others)
             parts.append(f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} shown as {shown}: every value "
                          f"of theirs equals {shown}'s bit for bit, in every dataset, seed, solver and step count they "
-                         f"share with it ({counts}). They train the same network to the same weights.")  # fmt: skip
+                         f"share with it ({counts}), as the same network with the same weights gives.")  # fmt: skip
         return " ".join(parts) + " cells.csv keeps every row."
 
 
