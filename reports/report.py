@@ -22,7 +22,7 @@ import pandas as pd
 
 from reports import background, colours, overview, plots, regression, summary, tables
 from reports.intervals import INTERVAL, with_interval
-from reports.stamp import inputs_digest, is_current, working_runs
+from reports.stamp import WORK, inputs_digest, is_current, records, working_runs
 
 
 @dataclass
@@ -201,13 +201,30 @@ def _ranking(doc: Document, blocks: pd.DataFrame, label: str, path: Path) -> Non
                                  path), f"critical-difference diagram ({label})")  # fmt: skip
 
 
+def command_walls(results: Path) -> list[float]:
+    """The wall seconds of each command that computed something, oldest first. A command's runs
+    are the run records before its command record (the runs after the last one belong to the
+    command building this report); they overlap on a process pool, so a command counts its longest."""
+    walls, group = [], []
+    for record in [*records(results), {"record": "command"}]:
+        if record.get("record") != "command":
+            group.append(record)
+            continue
+        working = [r for r in group if any(r.get("summary", {}).get(k, 1) for k in WORK)]
+        if working:
+            walls.append(max(float(r.get("wall_seconds", 0)) for r in working))
+        group = []
+    return walls
+
+
 def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
     runs = working_runs(results)
     doc.h(1, f"blendbench report: profile {results.name}")
     last = runs[-1] if runs else {}
     revs = sorted({str(r) for r in cells.git_rev.dropna()}) if "git_rev" in cells else []
     libs = ", ".join(f"{name} {metadata.version(name)}" for name in ("pandas", "matplotlib", "seaborn"))
-    wall = sum(float(r.get("wall_seconds", 0)) for r in runs)
+    walls = command_walls(results)
+    wall = sum(walls)
     rows = [
         ("profile", results.name),
         ("machine", f"{last.get('device', 'unknown')}, {last.get('threads', '?')} torch threads"),
@@ -215,8 +232,9 @@ def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
                              f"python {last.get('python_version', '?')}"),
         ("libraries (report)", libs),
         ("git revision", f"last run {last.get('git_rev', '?')}; rows from {', '.join(revs) or '?'}"),
-        ("wall time", f"{wall:.0f} s ({wall / 60:.1f} min) over {len(runs)} runs of this sweep that computed "
-                      f"something; the last {float(last.get('wall_seconds', 0)):.0f} s"),
+        ("wall time", f"{wall:.0f} s ({wall / 60:.1f} min) over {len(walls)} commands of this sweep that computed "
+                      f"something (a process pool's runs overlap: a command counts its longest); the last "
+                      f"{walls[-1] if walls else 0:.0f} s"),
         ("cells", f"{cells.key.nunique()} finished cells, {cells.dataset.nunique()} datasets"),
     ]  # fmt: skip
     doc.table(pd.DataFrame(rows, columns=["", "value"]))

@@ -211,3 +211,21 @@ def test_identical_methods_are_shown_once_in_a_real_sweep(report_2d):
     assert {"iadb", "si-linear-simple", "si-linear-complex", "ddpm"} <= set(pd.read_csv(results / "cells.csv").method)
     claims = md_table_after(md, "### The background post's claims")
     assert set(claims.verdict) <= {"pass", "FAIL", "not measured"} and len(claims) == 6
+
+
+def test_the_header_counts_a_pools_overlapping_runs_once(tmp_path):
+    """Two pool workers of one command ran 638 s side by side: the command took 638 s, not 1,276;
+    a warm rerun (nothing computed) does not count; the runs after the last command record are the
+    command now building the report."""
+    import json
+
+    from reports.report import command_walls
+
+    work = {"trained": 1}
+    lines = [{"wall_seconds": 7.6, "summary": work}, {"wall_seconds": 638.4, "summary": work},
+             {"wall_seconds": 638.6, "summary": work}, {"record": "command", "wall_seconds": 679.1},
+             {"wall_seconds": 7.2, "summary": {"trained": 0, "loaded": 0, "sampled": 0, "skipped": 0, "failed": 0,
+                                               "references": 0, "figures": 0}},
+             {"record": "command", "wall_seconds": 7.0}, {"wall_seconds": 12.5, "summary": work}]  # fmt: skip
+    (tmp_path / "provenance.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert command_walls(tmp_path) == [638.6, 12.5]
