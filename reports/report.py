@@ -232,7 +232,8 @@ def _header(doc: Document, results: Path, cells: pd.DataFrame) -> None:
                              f"python {last.get('python_version', '?')}"),
         ("libraries (report)", libs),
         ("git revision", f"last run {last.get('git_rev', '?')}; rows from {', '.join(revs) or '?'}"),
-        ("wall time", f"{wall:.0f} s ({wall / 60:.1f} min) over {len(walls)} commands of this sweep that computed "
+        ("wall time", f"{wall:.0f} s ({wall / 60:.1f} min) over {len(walls)} command{'' if len(walls) == 1 else 's'} "
+                      "of this sweep that computed "
                       f"something (a process pool's runs overlap: a command counts its longest); the last "
                       f"{walls[-1] if walls else 0:.0f} s"),
         ("cells", f"{cells.key.nunique()} finished cells, {cells.dataset.nunique()} datasets"),
